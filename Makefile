@@ -1,0 +1,45 @@
+# newsqa: the two commands a fresh machine needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install install-test index run test lint bench clean
+
+# The venv and the project. torch is pinned and installed first: on these machines
+# torch==2.13.0 is a CPU wheel on disk, an unpinned torch pulls a multi-GB CUDA build.
+$(BIN)/newsqa: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e .
+	touch $@
+
+install: $(BIN)/newsqa
+
+$(VENV)/.test-extras: $(BIN)/newsqa
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+install-test: $(VENV)/.test-extras
+
+index: install
+	$(BIN)/newsqa index
+
+run: index
+	$(BIN)/newsqa repl
+
+lint: install-test
+	$(BIN)/ruff check bot index prompts tests
+
+test: install-test
+	$(BIN)/ruff check bot index prompts tests
+	$(BIN)/python -m pytest
+
+bench: install-test
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) data/index

@@ -1,0 +1,143 @@
+"""What kind of answer a question expects, and where such answers sit in a sentence.
+
+`question_type` reads the wh-word; `candidates` finds spans of that type (numbers,
+dates, names) in a sentence. Both are plain rules: they run in microseconds and are
+easy to test, which matters more here than the last point of accuracy.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+
+class AType(str, Enum):
+    PERSON = "person"
+    NUMBER = "number"
+    DATE = "date"
+    PLACE = "place"
+    ENTITY = "entity"  # which/what + a capitalized answer
+    OTHER = "other"
+
+
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    "fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    "eighty|ninety|hundred|hundreds|thousand|thousands|dozen|dozens|half|a third|a quarter"
+)
+_MODIFIER = (
+    r"(?:(?:more|fewer|less|greater|higher|lower)\s+than|over|under|nearly|almost|about|"
+    r"around|roughly|approximately|at\s+least|at\s+most|up\s+to|some|only|just|"
+    r"an\s+estimated|as\s+many\s+as|as\s+much\s+as)\s+"
+)
+_SCALE = r"(?:\s+(?:million|billion|trillion|thousand|hundred|percent|per\s+cent))?%?"
+NUMBER_RE = re.compile(
+    rf"(?:{_MODIFIER})?(?:[$€£]\s?)?(?:\d+(?:[,.]\d+)*|(?:{_NUMBER_WORDS})(?:[- ](?:{_NUMBER_WORDS}))*)"
+    rf"{_SCALE}",
+    re.IGNORECASE,
+)
+DATE_RE = re.compile(
+    rf"\b(?:(?:early|mid|late)[- ])?(?:(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})(?:,?\s+\d{{4}})?"
+    rf"|(?:{_MONTHS})\.?(?:\s+(?:of\s+)?\d{{4}})?"
+    rf"|(?:1[5-9]|20)\d{{2}}s?"
+    rf"|(?:last|next|this)\s+(?:week|month|year|summer|winter|spring|autumn|fall|weekend)"
+    rf"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)\s+century)\b"
+)
+# Runs of capitalized words, allowing lower-case particles inside names.
+NAME_RE = re.compile(
+    r"\b[A-Z][\w’'\-]*(?:\s+(?:(?:bin|al|de|del|der|van|von|da|di|la|le|of|the|and)\s+)?"
+    r"[A-Z][\w’'\-]*)*"
+)
+_TYPE_RULES: list[tuple[re.Pattern[str], AType]] = [
+    (re.compile(r"\bhow\s+(?:many|much|long|far|old|large|big|tall|high)\b|\bwhat\s+"
+                r"(?:number|percentage|proportion|amount|share)\b", re.I), AType.NUMBER),
+    (re.compile(r"\bwhen\b|\bwhat\s+(?:year|date|day|month|time|century|decade)\b|"
+                r"\bwhich\s+(?:year|date|day|month|century|decade)\b", re.I), AType.DATE),
+    (re.compile(r"\bwho(?:m|se)?\b", re.I), AType.PERSON),
+    (re.compile(r"\bwhere\b|\b(?:what|which)\s+(?:city|country|place|region|town|state|"
+                r"capital|continent|location)\b", re.I), AType.PLACE),
+    (re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(?:organization|company|agency|team|party|"
+                r"group|university|person|official|leader|president)\b", re.I), AType.ENTITY),
+]
+_SENTENCE_STARTERS = frozenset(
+    "The A An In On At It This That These Those But And Or As For From By With After "
+    "Before During While Despite According However Although When Where If Its Their His "
+    "Her Our We They He She There Some Many Most".split()
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int  # offsets into the sentence
+    end: int
+    text: str
+
+
+def question_type(question: str) -> AType:
+    for pattern, kind in _TYPE_RULES:
+        if pattern.search(question):
+            return kind
+    return AType.OTHER
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"\w+", text)}
+
+
+def _names(sentence: str) -> list[Span]:
+    spans = []
+    for match in NAME_RE.finditer(sentence):
+        tokens = [(m.start(), m.end()) for m in re.finditer(r"\S+", match.group(0))]
+        text = match.group(0)
+        # Drop capitalized function words that open a sentence, and dangling particles.
+        while tokens and text[tokens[0][0] : tokens[0][1]] in _SENTENCE_STARTERS:
+            tokens.pop(0)
+        while tokens and text[tokens[-1][0] : tokens[-1][1]].islower():
+            tokens.pop()
+        if tokens:
+            start, end = match.start() + tokens[0][0], match.start() + tokens[-1][1]
+            spans.append(Span(start, end, sentence[start:end]))
+    return spans
+
+
+def candidates(sentence: str, kind: AType, question: str) -> list[Span]:
+    """Spans of the expected type in `sentence` that do not just repeat the question."""
+    asked = _words(question)
+    if kind is AType.NUMBER:
+        found = [Span(m.start(), m.end(), m.group(0)) for m in NUMBER_RE.finditer(sentence)]
+        found = [s for s in found if any(ch.isdigit() for ch in s.text) or len(s.text) > 3]
+    elif kind is AType.DATE:
+        found = [Span(m.start(), m.end(), m.group(0)) for m in DATE_RE.finditer(sentence)]
+    elif kind in (AType.PERSON, AType.PLACE, AType.ENTITY):
+        found = _names(sentence)
+    else:
+        return []
+    return [s for s in found if not _words(s.text) <= asked]
+
+
+def short_answer(sentence: str, kind: AType, question: str, anchors: list[int]) -> Span | None:
+    """The most likely short answer: the candidate nearest to the question's words.
+
+    `anchors` are positions in the sentence where question terms occur. Names joined
+    by "and" are kept together ("Steve Witkoff and Jared Kushner").
+    """
+    found = candidates(sentence, kind, question)
+    if not found:
+        return None
+    if anchors:
+        def distance(span: Span) -> int:
+            return min(min(abs(span.start - a), abs(span.end - a)) for a in anchors)
+        found.sort(key=lambda s: (distance(s), -len(s.text)))
+    best = found[0]
+    if kind is AType.PERSON and len(best.text.split()) == 1:
+        longer = [s for s in found if len(s.text.split()) > 1]
+        if longer:
+            best = longer[0]
+    return best

@@ -1,0 +1,139 @@
+"""The answering chain, the same behind `ask`, `ask --batch`, the REPL and Telegram.
+
+question → clean → standalone (conversation) → retrieve → read → Answer, as LangChain
+runnables. Each step records its time in the Answer's `timings_ms`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import prompts
+from bot.answer import Answer
+from bot.citations import answer_text, resolve
+from bot.conversation import ConversationStore, Turn, rewrite
+from bot.question import clean_question
+from bot.reader import Reading, Weights, read
+from bot.retrieve import Retrieval, retrieve
+from index import Embedder, IndexHandle, Settings, Snapshot
+
+
+@dataclass
+class _State:
+    question: str
+    conversation: str | None
+    id: str | None
+    standalone: str = ""
+    snapshot: Snapshot | None = None
+    retrieval: Retrieval | None = None
+    reading: Reading | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Answerer:
+    """Answers questions from the current index; thread-safe, one per process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        index: IndexHandle,
+        embedder: Embedder,
+        conversations: ConversationStore | None = None,
+        weights: Weights | None = None,
+    ) -> None:
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        self.conversations = conversations or ConversationStore()
+        self.weights = weights or Weights()
+        self._chain: Any = None
+        self.last: dict[str, Retrieval] = {}  # the passages behind each conversation's last answer
+
+    @property
+    def chain(self) -> Any:
+        if self._chain is None:
+            from langchain_core.runnables import RunnableLambda
+
+            self._chain = (
+                RunnableLambda(self._prepare, name="standalone")
+                | RunnableLambda(self._retrieve, name="retrieve")
+                | RunnableLambda(self._read, name="read")
+                | RunnableLambda(self._finish, name="answer")
+            )
+        return self._chain
+
+    def ask(self, question: str, conversation: str | None = None, id: str | None = None) -> Answer:
+        """Answer one question; raises `QuestionError` for an empty or over-long one."""
+        cleaned = clean_question(question, self.settings.max_question_chars)
+        return self.chain.invoke(_State(cleaned, conversation, id))
+
+    def reset(self, conversation: str) -> None:
+        self.conversations.reset(conversation)
+        self.last.pop(conversation, None)
+
+    def warm(self) -> None:
+        """Load the model and open the index now, not on the first question."""
+        self.embedder.embed_query("warm up")
+        self.index.get().warm()
+
+    # -- steps ---------------------------------------------------------------------------
+    def _prepare(self, state: _State) -> _State:
+        history = self.conversations.history(state.conversation) if state.conversation else []
+        state.standalone = rewrite(state.question, history)
+        state.snapshot = self.index.get()
+        return state
+
+    def _retrieve(self, state: _State) -> _State:
+        began = time.perf_counter()
+        vector = self.embedder.embed_query(state.standalone)
+        assert state.snapshot is not None
+        state.retrieval = retrieve(
+            state.snapshot, vector, state.standalone, self.settings.top_k,
+            self.settings.candidates_k, self.settings.rrf_k,
+        )
+        state.timings["retrieve"] = (time.perf_counter() - began) * 1000
+        return state
+
+    def _read(self, state: _State) -> _State:
+        began = time.perf_counter()
+        assert state.snapshot is not None and state.retrieval is not None
+        state.reading = read(
+            state.standalone, state.retrieval, state.snapshot, self.settings.abstain_threshold,
+            self.settings.max_quote_sentences, self.weights,
+        )
+        state.timings["read"] = (time.perf_counter() - began) * 1000
+        return state
+
+    def _finish(self, state: _State) -> Answer:
+        reading, snapshot = state.reading, state.snapshot
+        assert reading is not None and snapshot is not None and state.retrieval is not None
+        if reading.abstained or not reading.quotes:
+            answer = Answer(
+                id=state.id, question=state.question, standalone_question=state.standalone,
+                answer=prompts.load("abstain"), abstained=True,
+            )
+        else:
+            articles = snapshot.articles([q[0] for q in reading.quotes])
+            citations = resolve(reading.quotes, articles, reading.support, reading.highlight)
+            short = None
+            if reading.highlight is not None:
+                aid, start, end = reading.highlight
+                short = articles[aid].text[start:end]
+            answer = Answer(
+                id=state.id, question=state.question, standalone_question=state.standalone,
+                answer=answer_text(citations), abstained=False, short_answer=short,
+                citations=citations,
+            )
+        state.timings["total"] = (time.perf_counter() - state.started) * 1000
+        answer.timings_ms = {k: round(v, 1) for k, v in state.timings.items()}
+        if state.conversation is not None:
+            self.last[state.conversation] = state.retrieval
+            quote = answer.citations[0].quote if answer.citations else None
+            self.conversations.add(
+                state.conversation,
+                Turn(state.question, state.standalone, answer.short_answer, quote),
+            )
+        return answer

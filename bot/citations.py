@@ -1,0 +1,62 @@
+"""Citation resolution: offsets into article texts → verified `Citation` objects.
+
+Pure functions, no I/O: a quote is always cut from the article text by its offsets,
+so `quote == text[start:end]` holds by construction, and `check` verifies it again
+for anything that arrives from elsewhere (an LLM, a stale index).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from bot.answer import Citation
+from index import ArticleRecord
+
+
+class CitationError(ValueError):
+    """Offsets that do not address a stretch of the article text."""
+
+
+def make_citation(
+    n: int,
+    article: ArticleRecord,
+    start: int,
+    end: int,
+    score: float,
+    highlight: tuple[int, int] | None = None,
+) -> Citation:
+    if not 0 <= start < end <= len(article.text):
+        raise CitationError(f"offsets {start}:{end} outside article {article.id!r}")
+    if highlight is not None and not start <= highlight[0] < highlight[1] <= end:
+        highlight = None
+    return Citation(
+        n=n, article_id=article.id, title=article.title, url=article.url,
+        published=article.published, quote=article.text[start:end], start=start, end=end,
+        score=round(score, 4), highlight=highlight,
+    )
+
+
+def resolve(
+    quotes: Sequence[tuple[str, int, int]],
+    articles: Mapping[str, ArticleRecord],
+    score: float,
+    highlight: tuple[str, int, int] | None = None,
+) -> list[Citation]:
+    """Number the quotes [1], [2], … in order, one citation each."""
+    citations = []
+    for n, (article_id, start, end) in enumerate(quotes, start=1):
+        mark = None
+        if highlight is not None and highlight[0] == article_id:
+            mark = (highlight[1], highlight[2])
+        citations.append(make_citation(n, articles[article_id], start, end, score, mark))
+    return citations
+
+
+def check(citation: Citation, article_text: str) -> bool:
+    """True when the citation's quote is exactly the article text at its offsets."""
+    return article_text[citation.start : citation.end] == citation.quote
+
+
+def answer_text(citations: Sequence[Citation]) -> str:
+    """The extractive answer: the quotes themselves, each followed by its marker."""
+    return " ".join(f"{c.quote} [{c.n}]" for c in citations)

@@ -1,0 +1,29 @@
+"""One place that builds the real parts from settings; tests pass their own instead."""
+
+from __future__ import annotations
+
+from bot.chain import Answerer
+from bot.conversation import ConversationStore
+from index import Embedder, IndexHandle, Settings, open_snapshot
+
+
+def build_answerer(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    conversations: ConversationStore | None = None,
+) -> Answerer:
+    """The answering chain over the index named by `settings`.
+
+    Raises `IndexMissingError` / `IndexCorruptError` (one-line messages) before any
+    model is loaded when the index cannot be used.
+    """
+    snapshot = open_snapshot(settings.index_dir)
+    embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
+    if snapshot.model != embedder.name:
+        from index import IndexProblem
+
+        raise IndexProblem(
+            f"the index in {settings.index_dir} was built with {snapshot.model}, but the "
+            f"settings name {embedder.name}; rebuild it with `newsqa index`"
+        )
+    return Answerer(settings, IndexHandle(settings), embedder, conversations)

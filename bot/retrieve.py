@@ -1,0 +1,94 @@
+"""Hybrid retrieval: dense (Chroma, cosine) and BM25 candidates fused by reciprocal rank.
+
+Near-duplicate passages (the same wire story under two ids) are collapsed into the
+better-ranked one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from index import ArticleRecord, PassageRecord, Snapshot
+
+
+@dataclass
+class Candidate:
+    passage: PassageRecord
+    article: ArticleRecord
+    rank: int  # 0-based, after fusion
+    fused: float
+    dense: float | None = None
+    lexical: float | None = None
+
+    @property
+    def text(self) -> str:
+        return self.article.text[self.passage.start : self.passage.end]
+
+
+@dataclass
+class Retrieval:
+    query: str
+    vector: np.ndarray
+    candidates: list[Candidate] = field(default_factory=list)
+
+
+def rrf(rankings: list[list[str]], k: int) -> dict[str, float]:
+    """Reciprocal-rank fusion of several rankings of ids."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (k + rank + 1)
+    return fused
+
+
+def _shingles(text: str) -> set[tuple[str, ...]]:
+    words = re.findall(r"\w+", text.lower())
+    return {tuple(words[i : i + 4]) for i in range(max(1, len(words) - 3))}
+
+
+def collapse_duplicates(candidates: list[Candidate], threshold: float = 0.9) -> list[Candidate]:
+    """Drop candidates whose text nearly repeats a better-ranked one (Jaccard of 4-grams)."""
+    kept: list[tuple[Candidate, set[tuple[str, ...]]]] = []
+    for candidate in candidates:
+        grams = _shingles(candidate.text)
+        duplicate = any(
+            len(grams & seen) / max(1, len(grams | seen)) >= threshold
+            for better, seen in kept
+            if better.passage.article_id != candidate.passage.article_id
+        )
+        if not duplicate:
+            kept.append((candidate, grams))
+    return [candidate for candidate, _ in kept]
+
+
+def retrieve(
+    snapshot: Snapshot,
+    vector: np.ndarray,
+    query: str,
+    top_k: int,
+    pool: int,
+    rrf_k: int = 60,
+) -> Retrieval:
+    """The `top_k` passages for `query` (whose embedding is `vector`)."""
+    dense = snapshot.dense_search(vector, pool)
+    lexical = snapshot.lexical_search(query, pool)
+    fused = rrf([[pid for pid, _ in dense], [pid for pid, _ in lexical]], rrf_k)
+    order = sorted(fused, key=lambda pid: -fused[pid])[: top_k * 2]
+    passages = snapshot.passages(order)
+    articles = snapshot.articles([p.article_id for p in passages.values()])
+    dense_scores, lexical_scores = dict(dense), dict(lexical)
+    candidates = [
+        Candidate(
+            passage=passages[pid], article=articles[passages[pid].article_id], rank=rank,
+            fused=fused[pid], dense=dense_scores.get(pid), lexical=lexical_scores.get(pid),
+        )
+        for rank, pid in enumerate(p for p in order if p in passages)
+        if passages[pid].article_id in articles
+    ]
+    kept = collapse_duplicates(candidates)[:top_k]
+    for rank, candidate in enumerate(kept):
+        candidate.rank = rank
+    return Retrieval(query=query, vector=vector, candidates=kept)

@@ -1,0 +1,240 @@
+"""The Article model and the loaders for every supported file format.
+
+Bad input never stops a run: each unusable file or line becomes a `Problem` naming
+`file:line`, and the caller decides what to do when nothing valid is left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".json", ".jsonl")
+META_FIELDS = ("title", "url", "published", "source")
+
+
+@dataclass(frozen=True)
+class Article:
+    """One article: its id, exact text (citations are offsets into it) and metadata."""
+
+    id: str
+    text: str
+    title: str | None = None
+    url: str | None = None
+    published: str | None = None
+    source: str | None = None
+    origin: str = ""  # where it was read from, for messages: "path" or "path:line"
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything that ends up in the index for this article."""
+        payload = json.dumps(
+            [self.text, self.title, self.url, self.published, self.source], ensure_ascii=False
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An input that was skipped, and why."""
+
+    where: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.reason}"
+
+
+@dataclass
+class LoadResult:
+    articles: list[Article] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    files: int = 0
+
+
+class _Skip(Exception):
+    """Raised by a parser for input that must be skipped."""
+
+
+def clean_text(text: str) -> str:
+    """Normalize newlines and strip a BOM and surrounding blank space."""
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _decode(raw: bytes) -> str:
+    if b"\x00" in raw[:8192]:
+        raise _Skip("binary file (NUL bytes), not text")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Skip(f"not valid UTF-8 (byte {exc.start})") from None
+
+
+def _meta_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, str | int | float):
+        text = str(value).strip()
+        return text or None
+    raise _Skip(f"metadata value of type {type(value).__name__} is not text")
+
+
+def _from_mapping(obj: Any, default_id: str, origin: str) -> Article:
+    if not isinstance(obj, dict):
+        raise _Skip(f"expected a JSON object, got {type(obj).__name__}")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise _Skip("no 'text' string")
+    text = clean_text(text)
+    if not text:
+        raise _Skip("empty text")
+    raw_id = obj.get("id")
+    if raw_id is not None and not isinstance(raw_id, str | int):
+        raise _Skip("'id' must be a string or a number")
+    article_id = str(raw_id).strip() if raw_id is not None else ""
+    meta = {name: _meta_value(obj.get(name)) for name in META_FIELDS}
+    return Article(id=article_id or default_id, text=text, origin=origin, **meta)
+
+
+def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    if not text.startswith("---\n"):
+        return {}, text
+    end = text.find("\n---", 4)
+    if end < 0:
+        raise _Skip("front matter opened with '---' is never closed")
+    import yaml  # lazy: only markdown with front matter needs it
+
+    try:
+        meta = yaml.safe_load(text[4:end]) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 2}" if mark is not None else ""
+        raise _Skip(f"front matter is not valid YAML{line}") from None
+    if not isinstance(meta, dict):
+        raise _Skip("front matter is not a mapping")
+    body_start = text.find("\n", end + 4)
+    return meta, text[body_start + 1 :] if body_start >= 0 else ""
+
+
+def _parse_markdown(text: str, default_id: str, origin: str) -> Article:
+    meta, body = _split_front_matter(clean_text(text))
+    meta = {key: value for key, value in meta.items() if key in ("id", *META_FIELDS)}
+    return _from_mapping({**meta, "text": body}, default_id, origin)
+
+
+def _parse_html(text: str, default_id: str, origin: str) -> Article:
+    import trafilatura  # lazy: heavy, and only HTML needs it
+
+    doc = trafilatura.bare_extraction(
+        text, with_metadata=True, include_comments=False, favor_recall=True
+    )
+    body = getattr(doc, "text", None) if doc is not None else None
+    if not body or not body.strip():
+        raise _Skip("no main text found in the HTML")
+    meta = {
+        "text": body,
+        "title": getattr(doc, "title", None),
+        "url": getattr(doc, "url", None),
+        "published": getattr(doc, "date", None),
+        "source": getattr(doc, "sitename", None),
+    }
+    return _from_mapping(meta, default_id, origin)
+
+
+def _parse_one(path: Path, root_id: str) -> Iterator[Article | Problem]:
+    origin = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        yield Problem(origin, f"unreadable ({exc.strerror or exc})")
+        return
+    try:
+        text = _decode(raw)
+    except _Skip as exc:
+        yield Problem(origin, str(exc))
+        return
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        yield from _parse_jsonl(text, root_id, origin)
+        return
+    try:
+        if not text.strip():
+            raise _Skip("empty file")
+        if suffix in (".md", ".markdown"):
+            yield _parse_markdown(text, root_id, origin)
+        elif suffix in (".html", ".htm"):
+            yield _parse_html(text, root_id, origin)
+        elif suffix == ".json":
+            try:
+                obj = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise _Skip(f"malformed JSON at line {exc.lineno}: {exc.msg}") from None
+            yield _from_mapping(obj, root_id, origin)
+        else:
+            yield _from_mapping({"text": text}, root_id, origin)
+    except _Skip as exc:
+        yield Problem(origin, str(exc))
+
+
+def _parse_jsonl(text: str, root_id: str, origin: str) -> Iterator[Article | Problem]:
+    seen_any = False
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        seen_any = True
+        where = f"{origin}:{lineno}"
+        try:
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise _Skip(f"malformed JSON: {exc.msg}") from None
+            yield _from_mapping(obj, f"{root_id}:{lineno}", where)
+        except _Skip as exc:
+            yield Problem(where, str(exc))
+    if not seen_any:
+        yield Problem(origin, "empty file")
+
+
+def iter_files(source: Path) -> Iterator[tuple[Path, str]]:
+    """Supported files under `source` (a file or a folder), with their default ids."""
+    if source.is_file():
+        yield source, source.name
+        return
+    for dirpath, dirnames, filenames in os.walk(source):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.startswith(".") or path.suffix.lower() not in SUFFIXES:
+                continue
+            yield path, path.relative_to(source).as_posix()
+
+
+def load_articles(sources: Iterable[Path]) -> LoadResult:
+    """Read every article under `sources`; skipped inputs are listed in `problems`."""
+    result = LoadResult()
+    seen: dict[str, str] = {}
+    for source in sources:
+        if not source.exists():
+            result.problems.append(Problem(str(source), "no such file or folder"))
+            continue
+        for path, default_id in iter_files(source):
+            result.files += 1
+            for item in _parse_one(path, default_id):
+                if isinstance(item, Problem):
+                    result.problems.append(item)
+                elif item.id in seen:
+                    result.problems.append(
+                        Problem(item.origin, f"duplicate id {item.id!r} (first in {seen[item.id]})")
+                    )
+                else:
+                    seen[item.id] = item.origin
+                    result.articles.append(item)
+    return result

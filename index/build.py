@@ -1,0 +1,246 @@
+"""The incremental build: load → diff by content hash → chunk → embed → store → switch.
+
+Articles are compared with the current generation by content hash: unchanged ones are
+carried over with their vectors, changed ones re-embedded, removed ones deleted. When
+nothing changed, nothing is written and no model is loaded. Otherwise the new
+generation starts as a copy of the current one, takes the changes, gets a fresh BM25
+index, and becomes current in one atomic step (see `index.store`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from index.articles import Article, LoadResult, Problem, load_articles
+from index.chunking import Passage, chunk_article
+from index.docstore import DocStore
+from index.embedding import Embedder, collection_slug
+from index.lexical import Lexical
+from index.settings import Settings
+from index.store import (
+    IndexCorruptError,
+    IndexDir,
+    IndexProblem,
+    chroma_client,
+    collection_name,
+    release_chroma,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT = "1"
+DOCSTORE = "docstore.sqlite"
+CHROMA = "chroma"
+BM25 = "bm25"
+EMBED_GROUP = 256  # passages per progress step and per Chroma write
+
+
+class NoArticlesError(IndexProblem):
+    """Nothing valid was found in the sources (exit code 2)."""
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+    def advance(self, count: int) -> None: ...
+
+
+@dataclass
+class BuildSummary:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    passages: int = 0  # in the index after the build
+    embedded: int = 0  # passages embedded by this build
+    seconds: float = 0.0
+    generation: str | None = None
+    full: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.deleted)
+
+
+def build_meta(settings: Settings, embedder: Embedder) -> dict[str, str]:
+    """What must match for a generation to be updated incrementally."""
+    return {
+        "format": FORMAT,
+        "model": embedder.name,
+        "model_slug": collection_slug(embedder.name),
+        "chunk_max_tokens": str(settings.chunk_max_tokens),
+        "chunk_overlap_sentences": str(settings.chunk_overlap_sentences),
+    }
+
+
+def _reusable(current: Path | None, wanted: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """Hashes of the current generation if it can be updated in place, else a reason."""
+    if current is None:
+        return {}, None
+    try:
+        store = DocStore(current / DOCSTORE, readonly=True)
+        try:
+            meta, hashes = store.get_meta(), store.hashes()
+        finally:
+            store.close()
+    except Exception as exc:  # a damaged generation is rebuilt, never trusted
+        return {}, f"the current index is unreadable ({exc}); rebuilding it in full"
+    changed = [key for key, value in wanted.items() if meta.get(key) != value]
+    if changed:
+        return {}, f"{', '.join(changed)} changed since the last build; rebuilding in full"
+    return hashes, None
+
+
+def build_index(
+    settings: Settings,
+    sources: Sequence[Path] | None = None,
+    full: bool = False,
+    progress: Progress | None = None,
+    embedder: Embedder | None = None,
+) -> BuildSummary:
+    """Build or update the index in `settings.index_dir` from `sources`."""
+    started = time.perf_counter()
+    loaded: LoadResult = load_articles(sources or [settings.articles_dir])
+    summary = BuildSummary(problems=loaded.problems, full=full)
+    if not loaded.articles:
+        where = ", ".join(str(s) for s in (sources or [settings.articles_dir]))
+        raise NoArticlesError(f"no valid articles found in {where}")
+    embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
+    wanted = build_meta(settings, embedder)
+    index_dir = IndexDir(settings.index_dir)
+    with index_dir.build_lock():
+        try:
+            current = None if full else index_dir.current()
+        except IndexCorruptError as exc:
+            log.warning("%s", exc)
+            current = None
+        old_hashes, reason = _reusable(current, wanted)
+        if reason:
+            log.warning("%s", reason)
+            current = None
+            summary.full = True
+        new = {a.id: a for a in loaded.articles}
+        to_embed = [a for a in loaded.articles if old_hashes.get(a.id) != a.content_hash]
+        summary.added = sum(1 for a in to_embed if a.id not in old_hashes)
+        summary.updated = len(to_embed) - summary.added
+        deleted = [i for i in old_hashes if i not in new]
+        summary.deleted = len(deleted)
+        summary.unchanged = len(new) - len(to_embed)
+        if current is not None and not summary.changed:
+            store = DocStore(current / DOCSTORE, readonly=True)
+            summary.passages = store.counts()[1]
+            store.close()
+            summary.generation = current.name
+            summary.seconds = time.perf_counter() - started
+            return summary
+        generation = index_dir.new_generation()
+        try:
+            if current is not None:
+                shutil.copytree(current, generation, dirs_exist_ok=True)
+            _write_generation(
+                generation, settings, embedder, wanted, to_embed,
+                [a.id for a in to_embed if a.id in old_hashes] + deleted, summary, progress,
+            )
+        except BaseException:
+            shutil.rmtree(generation, ignore_errors=True)
+            raise
+        index_dir.publish(generation)
+        index_dir.prune()
+        summary.generation = generation.name
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _write_generation(
+    generation: Path,
+    settings: Settings,
+    embedder: Embedder,
+    meta: dict[str, str],
+    to_embed: list[Article],
+    to_remove: list[str],
+    summary: BuildSummary,
+    progress: Progress | None,
+) -> None:
+    store = DocStore(generation / DOCSTORE)
+    client = chroma_client(generation / CHROMA)
+    try:
+        collection = client.get_or_create_collection(
+            collection_name(meta["model_slug"]), configuration={"hnsw": {"space": "cosine"}}
+        )
+        removed = store.delete_articles(to_remove)
+        if removed:
+            collection.delete(ids=removed)
+        work: list[tuple[Article, Passage]] = []
+        by_article: dict[str, list[Passage]] = {}
+        for article in to_embed:
+            passages = chunk_article(
+                article.id, article.text, embedder.count_tokens,
+                settings.chunk_max_tokens, settings.chunk_overlap_sentences,
+            )
+            by_article[article.id] = passages
+            work += [(article, p) for p in passages]
+        if progress:
+            progress.start(len(work))
+        vectors: dict[str, list] = {}
+        for at in range(0, len(work), EMBED_GROUP):
+            group = work[at : at + EMBED_GROUP]
+            _embed_group(group, embedder, collection, vectors)
+            if progress:
+                progress.advance(len(group))
+        for article in to_embed:
+            passages = by_article[article.id]
+            store.add_article(article, passages, [vectors[p.id] for p in passages])
+        summary.embedded = len(work)
+        ids, texts = store.all_passage_texts()
+        Lexical.build(ids, texts).save(generation / BM25)
+        articles, passages, sentences = store.counts()
+        summary.passages = passages
+        store.set_meta(
+            {
+                **meta,
+                "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "articles": str(articles),
+                "passages": str(passages),
+                "sentences": str(sentences),
+            }
+        )
+        store.commit()
+    finally:
+        store.close()
+        release_chroma(client)
+
+
+def _title_prefix(article: Article) -> str:
+    return f"{article.title[:120]}\n" if article.title else ""
+
+
+def _embed_group(
+    group: list[tuple[Article, Passage]], embedder: Embedder, collection: object, out: dict
+) -> None:
+    texts, spans = [], []
+    for article, passage in group:
+        prefix = _title_prefix(article)
+        shift = len(prefix) - passage.start
+        texts.append(prefix + article.text[passage.start : passage.end])
+        spans.append([(s + shift, e + shift) for s, e in passage.sentences])
+    encoded = embedder.encode_passages(texts, spans)
+    metadatas = []
+    for article, passage in group:
+        meta = {"article_id": article.id, "seq": passage.seq, "start": passage.start,
+                "end": passage.end, "title": article.title, "published": article.published}
+        metadatas.append({k: v for k, v in meta.items() if v is not None})
+    collection.add(  # type: ignore[attr-defined]
+        ids=[p.id for _, p in group],
+        embeddings=[e.vector for e in encoded],
+        documents=[a.text[p.start : p.end] for a, p in group],
+        metadatas=metadatas,
+    )
+    for (_, passage), enc in zip(group, encoded, strict=True):
+        out[passage.id] = list(enc.sentence_vectors)

@@ -1,0 +1,187 @@
+"""The document store of one index generation (SQLite): article texts and metadata,
+passages, sentences with their late-chunked vectors, and facts about the build.
+
+Citations are checked against the texts kept here: `text[start:end]` is the quote.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.articles import Article
+from index.chunking import Passage
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+  id TEXT PRIMARY KEY, text TEXT NOT NULL, title TEXT, url TEXT, published TEXT,
+  source TEXT, origin TEXT, hash TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS passages (
+  id TEXT PRIMARY KEY, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
+  start INTEGER NOT NULL, "end" INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
+CREATE TABLE IF NOT EXISTS sentences (
+  passage_id TEXT NOT NULL, article_id TEXT NOT NULL, start INTEGER NOT NULL,
+  "end" INTEGER NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS sentences_passage ON sentences(passage_id);
+CREATE INDEX IF NOT EXISTS sentences_article ON sentences(article_id);
+"""
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    id: str
+    text: str
+    title: str | None
+    url: str | None
+    published: str | None
+    source: str | None
+
+
+@dataclass(frozen=True)
+class PassageRecord:
+    id: str
+    article_id: str
+    seq: int
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class SentenceRecord:
+    passage_id: str
+    article_id: str
+    start: int
+    end: int
+    vector: np.ndarray
+
+
+class DocStore:
+    """One generation's SQLite document store."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        if readonly:
+            uri = f"file:{path}?mode=ro"
+            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        else:
+            self.db = sqlite3.connect(path, check_same_thread=False)
+            self.db.executescript(SCHEMA)
+        self.db.execute("PRAGMA query_only = %d" % int(readonly))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta ------------------------------------------------------------------------
+    def get_meta(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM meta"))
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", values.items())
+
+    # -- writing ---------------------------------------------------------------------
+    def hashes(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT id, hash FROM articles"))
+
+    def delete_articles(self, ids: Iterable[str]) -> list[str]:
+        """Delete articles and their passages; returns the deleted passage ids."""
+        removed: list[str] = []
+        for article_id in ids:
+            removed += [
+                row[0]
+                for row in self.db.execute(
+                    "SELECT id FROM passages WHERE article_id = ?", (article_id,)
+                )
+            ]
+            for table, column in (("articles", "id"), ("passages", "article_id"),
+                                  ("sentences", "article_id")):
+                self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (article_id,))
+        return removed
+
+    def add_article(
+        self, article: Article, passages: Sequence[Passage], sentence_vectors: Sequence[np.ndarray]
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (article.id, article.text, article.title, article.url, article.published,
+             article.source, article.origin, article.content_hash),
+        )
+        self.db.executemany(
+            "INSERT INTO passages VALUES (?, ?, ?, ?, ?)",
+            [(p.id, p.article_id, p.seq, p.start, p.end) for p in passages],
+        )
+        rows = []
+        for passage, vectors in zip(passages, sentence_vectors, strict=True):
+            for (start, end), vector in zip(passage.sentences, vectors, strict=True):
+                rows.append((passage.id, passage.article_id, start, end,
+                             np.asarray(vector, dtype=np.float32).tobytes()))
+        self.db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?)", rows)
+
+    def commit(self) -> None:
+        self.db.commit()
+
+    # -- reading ---------------------------------------------------------------------
+    def counts(self) -> tuple[int, int, int]:
+        row = self.db.execute(
+            "SELECT (SELECT COUNT(*) FROM articles), (SELECT COUNT(*) FROM passages),"
+            " (SELECT COUNT(*) FROM sentences)"
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def all_passage_texts(self) -> tuple[list[str], list[str]]:
+        """(passage ids, passage texts with their article title) for the lexical index."""
+        ids, texts = [], []
+        query = (
+            "SELECT p.id, a.title, substr(a.text, p.start + 1, p.\"end\" - p.start) "
+            "FROM passages p JOIN articles a ON a.id = p.article_id ORDER BY p.rowid"
+        )
+        for passage_id, title, text in self.db.execute(query):
+            ids.append(passage_id)
+            texts.append(f"{title}\n{text}" if title else text)
+        return ids, texts
+
+    def article(self, article_id: str) -> ArticleRecord | None:
+        row = self.db.execute(
+            "SELECT id, text, title, url, published, source FROM articles WHERE id = ?",
+            (article_id,),
+        ).fetchone()
+        return ArticleRecord(*row) if row else None
+
+    def articles(self, ids: Iterable[str]) -> dict[str, ArticleRecord]:
+        return {i: record for i in dict.fromkeys(ids) if (record := self.article(i))}
+
+    def passages(self, ids: Sequence[str]) -> dict[str, PassageRecord]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f'SELECT id, article_id, seq, start, "end" FROM passages WHERE id IN ({marks})',
+            list(ids),
+        )
+        return {row[0]: PassageRecord(*row) for row in rows}
+
+    def sentences_in(self, passages: Sequence[PassageRecord]) -> list[SentenceRecord]:
+        """Sentences inside the given passages (including ones owned by a neighbour)."""
+        out: list[SentenceRecord] = []
+        seen: set[tuple[str, int]] = set()
+        for passage in passages:
+            rows = self.db.execute(
+                'SELECT passage_id, article_id, start, "end", vector FROM sentences '
+                'WHERE article_id = ? AND start >= ? AND "end" <= ? ORDER BY start',
+                (passage.article_id, passage.start, passage.end),
+            )
+            for pid, aid, start, end, blob in rows:
+                if (aid, start) in seen:
+                    continue
+                seen.add((aid, start))
+                out.append(SentenceRecord(pid, aid, start, end, np.frombuffer(blob, np.float32)))
+        return out
+
+    def newest_published(self) -> str | None:
+        row = self.db.execute("SELECT MAX(published) FROM articles").fetchone()
+        return row[0] if row else None

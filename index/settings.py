@@ -1,0 +1,101 @@
+"""The one settings object: environment and `.env`, `NEWSQA_` prefix, unknown keys rejected.
+
+Every entry point builds it once (`load_settings`) and passes it down; nothing else
+reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message is one line naming the setting."""
+
+
+def _split_ids(value: object) -> object:
+    if isinstance(value, str):
+        return [int(part) for part in value.replace(";", ",").split(",") if part.strip()]
+    if isinstance(value, int):
+        return [value]
+    return value
+
+
+class Settings(BaseSettings):
+    """All of newsqa's settings, with their defaults (listed in `.env.example`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NEWSQA_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        populate_by_name=True,
+    )
+
+    # Where things are.
+    articles_dir: Path = Path("data/articles")
+    index_dir: Path = Path("data/index")
+    chroma_url: str | None = None
+    embedding_model: str | None = None
+
+    # Optional LLM (unset: extractive answers).
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = 30.0
+
+    # Telegram.
+    telegram_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN", "NEWSQA_TELEGRAM_BOT_TOKEN"),
+    )
+    telegram_api_url: str | None = None
+    telegram_allowed: Annotated[list[int], NoDecode] = []
+    telegram_admins: Annotated[list[int], NoDecode] = []
+    telegram_rate_per_minute: int = Field(default=10, ge=1)
+
+    # Indexing.
+    chunk_max_tokens: int = Field(default=200, ge=32, le=254)
+    chunk_overlap_sentences: int = Field(default=1, ge=0, le=3)
+    embed_batch_size: int = Field(default=32, ge=1)
+
+    # Retrieval and reading.
+    top_k: int = Field(default=4, ge=1, le=50)
+    candidates_k: int = Field(default=20, ge=1, le=200)
+    rrf_k: int = Field(default=60, ge=1)
+    abstain_threshold: float = 0.42
+    max_quote_sentences: int = Field(default=2, ge=1, le=5)
+    max_question_chars: int = Field(default=1000, ge=10)
+
+    @field_validator("telegram_allowed", "telegram_admins", mode="before")
+    @classmethod
+    def _ids(cls, value: object) -> object:
+        return _split_ids(value)
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+
+def load_settings(env_file: Path | None = None, **overrides: object) -> Settings:
+    """Build the settings from the environment, `.env` (or `env_file`) and overrides.
+
+    Raises `SettingsError` with a one-line message when a value is invalid or unknown.
+    """
+    if env_file is not None and not env_file.is_file():
+        raise SettingsError(f"settings file not found: {env_file}")
+    clean = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        if env_file is not None:
+            return Settings(_env_file=env_file, **clean)  # type: ignore[call-arg]
+        return Settings(**clean)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "settings"
+        if first.get("type") == "extra_forbidden":
+            raise SettingsError(f"unknown setting {where!r} (check the spelling)") from None
+        raise SettingsError(f"bad setting {where}: {first.get('msg')}") from None

@@ -1,0 +1,153 @@
+"""Reading an index: one generation opened read-only, and a handle that follows CURRENT.
+
+`open_index` is what answering code uses; it never sees files or Chroma directly.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from index.build import BM25, CHROMA, DOCSTORE
+from index.docstore import ArticleRecord, DocStore, PassageRecord, SentenceRecord
+from index.lexical import Lexical
+from index.settings import Settings
+from index.store import (
+    IndexCorruptError,
+    IndexDir,
+    IndexMissingError,
+    chroma_client,
+    collection_name,
+)
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    location: str
+    articles: int
+    passages: int
+    sentences: int
+    model: str
+    built_at: str | None
+    generation: str
+    newest_published: str | None
+
+
+class Snapshot:
+    """One complete generation, read-only: dense search, BM25, texts and sentences."""
+
+    def __init__(self, path: Path, location: Path) -> None:
+        self.path = path
+        self.location = location
+        try:
+            self.docs = DocStore(path / DOCSTORE, readonly=True)
+            self.meta = self.docs.get_meta()
+            self.docs.counts()
+        except Exception as exc:
+            raise _corrupt(location, f"document store: {exc}") from None
+        if "model_slug" not in self.meta:
+            raise _corrupt(location, "document store has no build record")
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        return self.meta["model"]
+
+    def status(self) -> IndexStatus:
+        articles, passages, sentences = self.docs.counts()
+        return IndexStatus(
+            location=str(self.location), articles=articles, passages=passages,
+            sentences=sentences, model=self.model, built_at=self.meta.get("built_at"),
+            generation=self.path.name, newest_published=self.docs.newest_published(),
+        )
+
+    @cached_property
+    def lexical(self) -> Lexical:
+        try:
+            return Lexical.load(self.path / BM25)
+        except Exception as exc:
+            raise _corrupt(self.location, f"BM25 files: {exc}") from None
+
+    @cached_property
+    def _vectors(self) -> Any:
+        """This generation's collection as a LangChain `Chroma` vector store."""
+        try:
+            from langchain_chroma import Chroma
+
+            return Chroma(
+                client=chroma_client(self.path / CHROMA),
+                collection_name=collection_name(self.meta["model_slug"]),
+                create_collection_if_not_exists=False,
+            )
+        except Exception as exc:
+            raise _corrupt(self.location, f"Chroma: {exc}") from None
+
+    def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Top `k` passage ids by cosine similarity to `vector`."""
+        store = self._vectors
+        with self._lock:
+            hits = store.similarity_search_by_vector_with_relevance_scores(vector.tolist(), k=k)
+        # Chroma reports cosine distance; callers get similarity.
+        return [(doc.id, 1.0 - float(distance)) for doc, distance in hits]
+
+    def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
+        return self.lexical.search(query, k)
+
+    def passages(self, ids: Sequence[str]) -> dict[str, PassageRecord]:
+        with self._lock:
+            return self.docs.passages(ids)
+
+    def sentences_in(self, passages: Sequence[PassageRecord]) -> list[SentenceRecord]:
+        with self._lock:
+            return self.docs.sentences_in(passages)
+
+    def articles(self, ids: Sequence[str]) -> dict[str, ArticleRecord]:
+        with self._lock:
+            return self.docs.articles(ids)
+
+    def warm(self) -> None:
+        """Open everything now rather than on the first question."""
+        _ = self.lexical, self._vectors
+
+
+def _corrupt(location: Path, what: str) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"the index in {location} is damaged ({what}); rebuild it with `newsqa index --full`"
+    )
+
+
+def open_snapshot(index_dir: Path) -> Snapshot:
+    """The current generation of the index in `index_dir`."""
+    current = IndexDir(index_dir).current()
+    if current is None:
+        raise IndexMissingError(f"no index in {index_dir}; build one with `newsqa index`")
+    return Snapshot(current, index_dir)
+
+
+class IndexHandle:
+    """Follows `CURRENT`: long-running front-ends see a new build on their next question."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.index_dir = settings.index_dir
+        self._dir = IndexDir(settings.index_dir)
+        self._stamp: tuple[int, int] | None = None
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Snapshot:
+        stamp = self._dir.pointer_stamp()
+        with self._lock:
+            if self._snapshot is None or stamp != self._stamp:
+                snapshot = open_snapshot(self.index_dir)
+                self._snapshot, self._stamp = snapshot, stamp
+            return self._snapshot
+
+
+def index_status(settings: Settings) -> IndexStatus:
+    return open_snapshot(settings.index_dir).status()

@@ -1,0 +1,154 @@
+"""Where an index lives: generation folders, the CURRENT pointer, the build lock, Chroma.
+
+An index folder holds numbered generations (`gen-000001`, …), each complete in itself:
+a Chroma database, the document store and the BM25 files. `CURRENT` names the one
+readers use. A build writes a new generation beside it and switches `CURRENT` with an
+atomic rename only when that generation is complete, so a build that is killed, runs
+out of disk or fails leaves the previous generation answering.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+CURRENT = "CURRENT"
+LOCK = ".build.lock"
+_GEN = re.compile(r"^gen-(\d{6})$")
+KEEP_PREVIOUS = 1  # generations kept after the current one, for readers still on them
+
+
+class IndexProblem(RuntimeError):
+    """Base for index problems; the message is one line naming the folder and the fix."""
+
+
+class IndexMissingError(IndexProblem):
+    pass
+
+
+class IndexCorruptError(IndexProblem):
+    pass
+
+
+class BuildLockedError(IndexProblem):
+    pass
+
+
+def collection_name(model_slug: str) -> str:
+    """The Chroma collection for a model: vectors of two models can never mix."""
+    return f"newsqa-{model_slug}"
+
+
+def chroma_client(path: Path) -> Any:
+    """A persistent Chroma client on `path`, with telemetry off (nothing leaves the host)."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb.PersistentClient(
+        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    )
+
+
+def release_chroma(client: Any) -> None:
+    """Drop a client's cached system so its files can be removed or reopened."""
+    with contextlib.suppress(Exception):
+        client.clear_system_cache()
+
+
+class IndexDir:
+    """The generations inside one index folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def generations(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        gens = [p for p in self.root.iterdir() if p.is_dir() and _GEN.match(p.name)]
+        return sorted(gens, key=lambda p: p.name)
+
+    def current(self) -> Path | None:
+        """The generation readers use, or None when there is no index yet."""
+        pointer = self.root / CURRENT
+        try:
+            name = pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise IndexCorruptError(
+                f"cannot read {pointer} ({exc.strerror}); rebuild with `newsqa index --full`"
+            ) from None
+        if not _GEN.match(name) or not (self.root / name).is_dir():
+            raise IndexCorruptError(
+                f"{pointer} names a missing generation {name!r}; "
+                "rebuild with `newsqa index --full`"
+            )
+        return self.root / name
+
+    def pointer_stamp(self) -> tuple[int, int] | None:
+        """Cheap change detector for `CURRENT` (inode, mtime), used by long-running readers."""
+        try:
+            stat = (self.root / CURRENT).stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns
+
+    def new_generation(self) -> Path:
+        gens = self.generations()
+        number = int(_GEN.match(gens[-1].name).group(1)) + 1 if gens else 1  # type: ignore[union-attr]
+        path = self.root / f"gen-{number:06d}"
+        path.mkdir(parents=True)
+        return path
+
+    def publish(self, generation: Path) -> None:
+        """Make `generation` current, atomically and durably."""
+        tmp = self.root / f".{CURRENT}.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(generation.name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.root / CURRENT)
+        _fsync_dir(self.root)
+
+    def prune(self) -> None:
+        """Remove unfinished generations and all but the newest finished ones."""
+        current = self.current()
+        if current is None:
+            return
+        older = [g for g in self.generations() if g.name < current.name]
+        newer = [g for g in self.generations() if g.name > current.name]  # unfinished builds
+        for path in older[: max(0, len(older) - KEEP_PREVIOUS)] + newer:
+            shutil.rmtree(path, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def build_lock(self) -> Iterator[None]:
+        """Held for a whole build; a second build on the same folder is refused."""
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.root / LOCK), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise BuildLockedError(
+                f"another `newsqa index` is already building {self.root}; "
+                "wait for it to finish and run again"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
