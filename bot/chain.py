@@ -67,8 +67,17 @@ class Answerer:
 
     def ask(self, question: str, conversation: str | None = None, id: str | None = None) -> Answer:
         """Answer one question; raises `QuestionError` for an empty or over-long one."""
+        return self.run(question, conversation, id)[0]
+
+    def run(
+        self, question: str, conversation: str | None = None, id: str | None = None
+    ) -> tuple[Answer, Retrieval]:
+        """The answer and the passages it was drawn from."""
         cleaned = clean_question(question, self.settings.max_question_chars)
-        return self.chain.invoke(_State(cleaned, conversation, id))
+        state = _State(cleaned, conversation, id)
+        answer = self.chain.invoke(state)
+        assert state.retrieval is not None
+        return answer, state.retrieval
 
     def reset(self, conversation: str) -> None:
         self.conversations.reset(conversation)

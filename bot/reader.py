@@ -101,7 +101,8 @@ def read(
     if not retrieval.candidates:
         return Reading(abstained=True, support=0.0, kind=kind)
     q_terms = {t for _, _, t in term_spans(question)}
-    idf = {t: snapshot.lexical.idf(t) for t in q_terms}
+    # 1 + idf: rare terms count more, but in a small index every term still counts.
+    idf = {t: 1.0 + snapshot.lexical.idf(t) for t in q_terms}
     sentences = snapshot.sentences_in([c.passage for c in retrieval.candidates])
     if not sentences:
         return Reading(abstained=True, support=0.0, kind=kind)

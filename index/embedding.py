@@ -1,15 +1,14 @@
 """The embedding model: passages with late-chunked sentence vectors, and queries.
 
-Building uses sentence-transformers (torch): one forward pass per passage gives the
-passage vector (mean of its token embeddings, as the model was trained) and a vector
-for each sentence it owns (mean of the same token embeddings over the sentence's
-span: "late chunking"). Nothing is encoded twice.
+One forward pass per passage gives the passage vector (mean of its token embeddings,
+as the model was trained) and a vector for each sentence it owns (mean of the same
+token embeddings over the sentence's span: "late chunking"). Nothing is encoded twice.
 
-Queries take another road to a fast cold start: importing sentence-transformers and
-torch costs about 8 s, longer than a whole `newsqa ask` may take. For BERT-family
-models (the bundled all-MiniLM-L6-v2 is one) the query encoder runs the same weights
-in NumPy (`index.bert_numpy`), and the test suite checks it against
-sentence-transformers. Other models fall back to sentence-transformers for queries.
+For the bundled all-MiniLM-L6-v2 and other BERT models with mean pooling, both
+queries and passages run through `index.bert` on the model's own weights (NumPy for
+one query, torch for batches), which spares the ~8 s that importing
+sentence-transformers costs; tests check the vectors against sentence-transformers.
+Any other local sentence-transformers model runs through sentence-transformers.
 """
 
 from __future__ import annotations
@@ -109,7 +108,7 @@ class Embedder:
     # -- queries ---------------------------------------------------------------------
     @cached_property
     def _numpy_bert(self) -> Any:
-        from index.bert_numpy import NumpyBert
+        from index.bert import NumpyBert
 
         return NumpyBert.load(self.path, self.max_tokens) if NumpyBert.supports(self.path) else None
 
@@ -145,35 +144,50 @@ class Embedder:
         return int(config.get("hidden_size") or config.get("dim") or 0)
 
     def encode_passages(
-        self, texts: Sequence[str], sentence_spans: Sequence[Sequence[tuple[int, int]]]
+        self,
+        texts: Sequence[str],
+        sentence_spans: Sequence[Sequence[tuple[int, int]]],
     ) -> list[EncodedPassage]:
         """Encode passages in one pass each; spans are character offsets in the text."""
         import torch
 
-        model = self._st_model
-        hf_tokenizer = model.tokenizer
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=True)
+        limit = self.max_tokens
+        rows = []
+        for enc in encodings:
+            ids, offsets = enc.ids, enc.offsets
+            if len(ids) > limit:  # keep [CLS] … [SEP]
+                ids, offsets = [*ids[: limit - 1], ids[-1]], [*offsets[: limit - 1], (0, 0)]
+            rows.append((ids, offsets))
+        order = sorted(range(len(texts)), key=lambda i: len(rows[i][0]))
         results: list[EncodedPassage | None] = [None] * len(texts)
         with torch.inference_mode():
             for at in range(0, len(order), self.batch_size):
                 batch = order[at : at + self.batch_size]
-                encoded = hf_tokenizer(
-                    [texts[i] for i in batch],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_tokens,
-                    return_offsets_mapping=True,
-                    return_tensors="pt",
-                )
-                offsets = encoded.pop("offset_mapping").numpy()
-                out = model.forward(dict(encoded))
-                tokens = out["token_embeddings"].float().numpy()
-                mask = encoded["attention_mask"].numpy().astype(bool)
+                width = max(len(rows[i][0]) for i in batch)
+                ids = np.zeros((len(batch), width), dtype=np.int64)
+                mask = np.zeros((len(batch), width), dtype=np.int64)
+                offsets = np.zeros((len(batch), width, 2), dtype=np.int64)
+                for row, index in enumerate(batch):
+                    n = len(rows[index][0])
+                    ids[row, :n] = rows[index][0]
+                    mask[row, :n] = 1
+                    offsets[row, :n] = rows[index][1]
+                tokens = self._token_embeddings(torch.from_numpy(ids), torch.from_numpy(mask))
                 for row, index in enumerate(batch):
                     results[index] = _late_chunk(
-                        tokens[row], mask[row], offsets[row], sentence_spans[index]
+                        tokens[row], mask[row].astype(bool), offsets[row], sentence_spans[index]
                     )
         return [result for result in results if result is not None]
+
+    def _token_embeddings(self, ids: Any, mask: Any) -> np.ndarray:
+        if self._numpy_bert is not None:
+            return self._numpy_bert.token_embeddings_torch(ids, mask).float().numpy()
+        features = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._st_model.tokenizer.model_input_names:
+            features["token_type_ids"] = ids.new_zeros(ids.shape)
+        return self._st_model.forward(features)["token_embeddings"].float().numpy()
 
 
 def _late_chunk(

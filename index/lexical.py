@@ -27,6 +27,24 @@ STOPWORDS = frozenset(
 )
 
 
+# Irregular verb forms the stemmer cannot join to their base ("sent" → "send").
+_IRREGULAR = dict(
+    pair.split(":")
+    for pair in """sent:send said:say says:say met:meet held:hold took:take taken:take led:lead
+    gave:give given:give won:win began:begin begun:begin went:go gone:go made:make left:leave
+    kept:keep told:tell thought:think brought:bring bought:buy built:build fought:fight
+    found:find got:get gotten:get knew:know known:know lost:lose paid:pay ran:run saw:see
+    seen:see sold:sell spent:spend stood:stand struck:strike taught:teach wrote:write
+    written:write chose:choose chosen:choose drew:draw drawn:draw flew:fly flown:fly
+    grew:grow grown:grow hit:hit hung:hang laid:lay lay:lie lain:lie meant:mean rose:rise
+    risen:rise sought:seek shot:shoot spoke:speak spoken:speak stole:steal stolen:steal
+    swore:swear threw:throw thrown:throw understood:understand woke:wake wore:wear
+    worn:wear fell:fall fallen:fall felt:feel fled:flee forgot:forget forgotten:forget
+    froze:freeze frozen:freeze broke:break broken:break became:become come:come came:come
+    died:die dead:die death:die deaths:die killed:kill""".split()
+)
+
+
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
     import Stemmer
@@ -62,7 +80,7 @@ def term_spans(text: str) -> list[tuple[int, int, str]]:
             out.extend((start, end, stem(p)) for p in token.split("-") if p and p not in STOPWORDS)
             continue
         if len(token) > 1:
-            out.append((start, end, stem(token)))
+            out.append((start, end, stem(_IRREGULAR.get(token, token))))
     return out
 
 

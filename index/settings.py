@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     telegram_rate_per_minute: int = Field(default=10, ge=1)
 
     # Indexing.
-    chunk_max_tokens: int = Field(default=200, ge=32, le=254)
+    chunk_max_tokens: int = Field(default=254, ge=32, le=254)
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=3)
     embed_batch_size: int = Field(default=32, ge=1)
 

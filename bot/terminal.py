@@ -1,0 +1,96 @@
+"""Answers, sources and eval reports for the terminal (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from bot.answer import Answer, Citation
+from bot.retrieve import Retrieval
+
+
+def _quote_text(citation: Citation) -> Text:
+    text = Text(citation.quote)
+    if citation.highlight is not None:
+        start = citation.highlight[0] - citation.start
+        end = citation.highlight[1] - citation.start
+        text.stylize("bold yellow", start, end)
+    return text
+
+
+def source_line(citation: Citation) -> str:
+    parts = [citation.title or citation.article_id]
+    if citation.title:
+        parts.append(citation.article_id)
+    if citation.published:
+        parts.append(citation.published)
+    if citation.url:
+        parts.append(citation.url)
+    return " · ".join(parts)
+
+
+def render_answer(answer: Answer) -> Group:
+    """The answer (short answer in bold), then each source with its quote's place."""
+    if answer.abstained:
+        return Group(Text(answer.answer, style="italic"))
+    body = Text()
+    for i, citation in enumerate(answer.citations):
+        if i:
+            body.append(" ")
+        body.append_text(_quote_text(citation))
+        body.append(f" [{citation.n}]", style="cyan")
+    parts: list[Any] = [body]
+    if answer.short_answer:
+        parts.append(Text.assemble(("Answer: ", "dim"), (answer.short_answer, "bold")))
+    for citation in answer.citations:
+        parts.append(
+            Text.assemble(
+                (f"[{citation.n}] ", "cyan"), (source_line(citation), "dim"),
+                (f"  chars {citation.start}-{citation.end}", "dim"),
+            )
+        )
+    if answer.standalone_question != answer.question:
+        parts.append(Text(f"(understood as: {answer.standalone_question})", style="dim"))
+    return Group(*parts)
+
+
+def render_sources(answer: Answer | None, retrieval: Retrieval | None) -> Group:
+    """The passages behind an answer, in full; cited ones first and marked."""
+    if retrieval is None or not retrieval.candidates:
+        return Group(Text("No answer yet: ask a question first.", style="italic"))
+    cited = {c.article_id for c in (answer.citations if answer else [])}
+    order = sorted(retrieval.candidates, key=lambda c: (c.passage.article_id not in cited, c.rank))
+    parts: list[Any] = []
+    for candidate in order:
+        article = candidate.article
+        head = " · ".join(p for p in (article.title or article.id, article.published) if p)
+        mark = "cited" if candidate.passage.article_id in cited else "retrieved"
+        parts.append(Text(f"— {head} ({mark}, chars {candidate.passage.start}-"
+                          f"{candidate.passage.end})", style="bold"))
+        parts.append(Text(candidate.text))
+    return Group(*parts)
+
+
+def render_report(report: dict[str, dict[str, Any]]) -> Table:
+    kinds = list(report)
+    table = Table(title="newsqa eval")
+    table.add_column("metric")
+    for kind in kinds:
+        table.add_column(kind, justify="right")
+    metrics = list(report["overall"]) if "overall" in report else list(report[kinds[0]])
+    for metric in metrics:
+        row = []
+        for kind in kinds:
+            value = report[kind].get(metric)
+            row.append("—" if value is None else escape(f"{value:g}" if isinstance(value, float)
+                                                         else str(value)))
+        table.add_row(metric, *row)
+    return table
+
+
+def console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
