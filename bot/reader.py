@@ -57,6 +57,7 @@ class Reading:
     score: float = 0.0
     highlight: tuple[str, int, int] | None = None  # (article, start, end)
     best: Scored | None = None
+    scored: list[Scored] = field(default_factory=list)  # every sentence considered
 
 
 def _sigmoid(x: float) -> float:
@@ -129,7 +130,7 @@ def read(
     best = max(scored, key=lambda s: s.score)
     support = _sigmoid(best.score)
     reading = Reading(abstained=support < threshold, support=support, kind=kind,
-                      score=best.score, best=best)
+                      score=best.score, best=best, scored=scored)
     if reading.abstained:
         return reading
     chosen = _with_neighbours(best, scored, idf, kind, max_sentences)

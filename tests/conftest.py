@@ -1,0 +1,102 @@
+"""Shared fixtures: a real index of the sample article (real model, real Chroma), and
+a guard that fails any test reaching beyond the loopback interface."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = ROOT / "data" / "articles"
+SAMPLE_ID = "abu-dhabi-talks.txt"
+SQUAD_DIR = ROOT.parent / "shared" / "data" / "squad2"
+
+
+def _loopback(address: object) -> bool:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+        if host in ("localhost", ""):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+    return True  # unix sockets
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never touch the internet: any non-loopback connection fails the test."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def guard(address: object) -> None:
+        if not _loopback(address):
+            raise AssertionError(f"test tried to reach the network: {address!r}")
+
+    def connect(self: socket.socket, address: object) -> None:
+        guard(address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        guard(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from index import Embedder
+
+    return Embedder()
+
+
+def make_settings(index_dir: Path, **overrides: object):
+    from index import load_settings
+
+    return load_settings(env_file=None, index_dir=index_dir, **{"articles_dir": SAMPLE_DIR, **overrides})
+
+
+@pytest.fixture(scope="session")
+def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """The sample article, indexed once per session with the real model and Chroma."""
+    from index import build_index
+
+    index_dir = tmp_path_factory.mktemp("sample") / "index"
+    build_index(make_settings(index_dir), embedder=embedder)
+    return index_dir
+
+
+@pytest.fixture()
+def sample_copy(sample_index: Path, tmp_path: Path) -> Path:
+    """A private copy of the sample index that a test may damage."""
+    target = tmp_path / "index"
+    shutil.copytree(sample_index, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def answerer(sample_index: Path, embedder):
+    from bot.components import build_answerer
+
+    return build_answerer(make_settings(sample_index), embedder=embedder)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer `.env` or NEWSQA_* variable leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("NEWSQA_") or name == "TELEGRAM_BOT_TOKEN":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)

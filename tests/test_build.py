@@ -1,0 +1,174 @@
+"""The incremental build: hashes, no-op reruns, deletions, interruption, lock, damage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAMPLE_DIR, make_settings
+
+from index import BuildLockedError, Embedder, build_index, open_snapshot
+from index.store import IndexDir
+
+
+class CountingEmbedder(Embedder):
+    """The real model, counting the passages it is asked to embed."""
+
+    def __init__(self, real: Embedder) -> None:
+        self.__dict__.update(real.__dict__)
+        self.embedded = 0
+
+    def encode_passages(self, texts, sentence_spans):
+        self.embedded += len(texts)
+        return super().encode_passages(texts, sentence_spans)
+
+
+@pytest.fixture()
+def counting(embedder) -> CountingEmbedder:
+    return CountingEmbedder(embedder)
+
+
+def corpus(root: Path, articles: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name in os.listdir(root):
+        (root / name).unlink()
+    for name, text in articles.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+ARTICLES = {
+    "a.txt": "The summit opened in Geneva on Monday. Delegates from forty countries attended.",
+    "b.txt": "Floods hit the northern province. More than 300 families lost their homes.",
+    "c.txt": "The central bank raised rates to 4.5 percent. Markets fell sharply after the news.",
+}
+
+
+def test_add_change_delete_and_noop(tmp_path: Path, counting: CountingEmbedder) -> None:
+    src = corpus(tmp_path / "src", ARTICLES)
+    settings = make_settings(tmp_path / "ix", articles_dir=src)
+
+    first = build_index(settings, embedder=counting)
+    assert (first.added, first.updated, first.unchanged, first.deleted) == (3, 0, 0, 0)
+    assert counting.embedded == first.embedded == first.passages == 3
+
+    again = build_index(settings, embedder=counting)
+    assert not again.changed and again.unchanged == 3
+    assert counting.embedded == 3  # nothing re-embedded
+    assert again.generation == first.generation  # nothing written
+
+    corpus(src, {**ARTICLES, "b.txt": ARTICLES["b.txt"] + " Rescue teams arrived.",
+                 "d.txt": "A new bridge opened."} | {"c.txt": ARTICLES["c.txt"]})
+    (src / "a.txt").unlink()
+    third = build_index(settings, embedder=counting)
+    assert (third.added, third.updated, third.unchanged, third.deleted) == (1, 1, 1, 1)
+    assert counting.embedded == 5  # only b (changed) and d (new)
+
+    snapshot = open_snapshot(settings.index_dir)
+    assert snapshot.status().articles == 3
+    ids = {pid.split("#")[0] for pid in snapshot.lexical.ids}
+    assert ids == {"b.txt", "c.txt", "d.txt"}
+    assert snapshot.articles(["b.txt"])["b.txt"].text.endswith("Rescue teams arrived.")
+    hits = snapshot.dense_search(counting.embed_query("Where did the summit open?"), 5)
+    assert all(not pid.startswith("a.txt") for pid, _ in hits)
+    # Only the current generation and the one before it are kept.
+    assert len(IndexDir(settings.index_dir).generations()) == 2
+
+
+def test_full_rebuild_reembeds_everything(tmp_path: Path, counting: CountingEmbedder) -> None:
+    settings = make_settings(tmp_path / "ix", articles_dir=corpus(tmp_path / "src", ARTICLES))
+    build_index(settings, embedder=counting)
+    summary = build_index(settings, full=True, embedder=counting)
+    assert summary.full and summary.added == 3 and counting.embedded == 6
+
+
+def test_failed_build_keeps_previous_index(tmp_path: Path, embedder, monkeypatch) -> None:
+    src = corpus(tmp_path / "src", ARTICLES)
+    settings = make_settings(tmp_path / "ix", articles_dir=src)
+    build_index(settings, embedder=embedder)
+    before = IndexDir(settings.index_dir).current()
+    (src / "e.txt").write_text("An article that will never be indexed.")
+
+    import index.build
+
+    def explode(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(index.build.Lexical, "build", explode)
+    with pytest.raises(OSError):
+        build_index(settings, embedder=embedder)
+    assert IndexDir(settings.index_dir).current() == before
+    assert len(IndexDir(settings.index_dir).generations()) == 1  # half-built one removed
+    snapshot = open_snapshot(settings.index_dir)
+    assert snapshot.status().articles == 3
+
+
+def test_killed_build_keeps_previous_index_answering(tmp_path: Path, embedder) -> None:
+    """SIGKILL in the middle of embedding: the old index answers, the rerun completes."""
+    src = corpus(tmp_path / "src", ARTICLES)
+    index_dir = tmp_path / "ix"
+    build_index(make_settings(index_dir, articles_dir=src), embedder=embedder)
+    big = "\n".join(json.dumps({"id": f"n{i}", "text": f"Report {i}. " + "Long text. " * 40})
+                    for i in range(150))
+    (src / "more.jsonl").write_text(big)
+    env = {**os.environ, "NEWSQA_INDEX_DIR": str(index_dir), "NEWSQA_ARTICLES_DIR": str(src)}
+    proc = subprocess.Popen([sys.executable, "-m", "index", "--quiet"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(IndexDir(index_dir).generations()) < 2:
+        time.sleep(0.05)
+    time.sleep(1.5)  # inside the build: loading torch or embedding the 150 articles
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    snapshot = open_snapshot(index_dir)
+    assert snapshot.status().articles == 3
+    summary = build_index(make_settings(index_dir, articles_dir=src), embedder=embedder)
+    assert summary.added == 150 and open_snapshot(index_dir).status().articles == 153
+
+
+def test_second_build_refuses_while_first_holds_the_lock(tmp_path: Path, embedder) -> None:
+    settings = make_settings(tmp_path / "ix", articles_dir=corpus(tmp_path / "src", ARTICLES))
+    with IndexDir(settings.index_dir).build_lock(), pytest.raises(
+        BuildLockedError, match="another `newsqa index` is already building"
+    ):
+        build_index(settings, embedder=embedder)
+
+
+def test_damaged_current_generation_is_rebuilt(tmp_path: Path, counting) -> None:
+    settings = make_settings(tmp_path / "ix", articles_dir=corpus(tmp_path / "src", ARTICLES))
+    build_index(settings, embedder=counting)
+    current = IndexDir(settings.index_dir).current()
+    (current / "docstore.sqlite").write_bytes(b"garbage" * 100)
+    summary = build_index(settings, embedder=counting)
+    assert summary.full and summary.added == 3
+    assert open_snapshot(settings.index_dir).status().articles == 3
+
+
+def test_settings_change_forces_full_rebuild(tmp_path: Path, counting) -> None:
+    src = corpus(tmp_path / "src", ARTICLES)
+    build_index(make_settings(tmp_path / "ix", articles_dir=src), embedder=counting)
+    summary = build_index(make_settings(tmp_path / "ix", articles_dir=src, chunk_max_tokens=64),
+                          embedder=counting)
+    assert summary.full and summary.added == 3
+
+
+def test_sample_index_is_named_after_the_model(sample_index: Path) -> None:
+    snapshot = open_snapshot(sample_index)
+    assert snapshot.meta["model"] == "all-MiniLM-L6-v2"
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(snapshot.path / "chroma"))
+    [collection] = client.list_collections()
+    assert collection.name == "newsqa-all-minilm-l6-v2"
+    assert collection.configuration_json["hnsw"]["space"] == "cosine"
+    text = (SAMPLE_DIR / "abu-dhabi-talks.txt").read_text(encoding="utf-8").strip()
+    stored = snapshot.articles(["abu-dhabi-talks.txt"])["abu-dhabi-talks.txt"]
+    assert stored.text == text
+    passages = snapshot.passages(snapshot.lexical.ids)
+    assert all(text[p.start : p.end].strip() == text[p.start : p.end] for p in passages.values())
