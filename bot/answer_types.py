@@ -87,8 +87,12 @@ def question_type(question: str) -> AType:
     return AType.OTHER
 
 
+_PARTICLES = frozenset("and of the bin al de del der van von da di la le s".split())
+_LOCATIVE = re.compile(r"\b(?:in|at|near|from|to|into|outside|inside|across)\s+(?:the\s+)?$", re.I)
+
+
 def _words(text: str) -> set[str]:
-    return {w.lower() for w in re.findall(r"\w+", text)}
+    return {w.lower() for w in re.findall(r"\w+", text)} - _PARTICLES
 
 
 def _names(sentence: str) -> list[Span]:
@@ -115,29 +119,54 @@ def candidates(sentence: str, kind: AType, question: str) -> list[Span]:
         found = [s for s in found if any(ch.isdigit() for ch in s.text) or len(s.text) > 3]
     elif kind is AType.DATE:
         found = [Span(m.start(), m.end(), m.group(0)) for m in DATE_RE.finditer(sentence)]
-    elif kind in (AType.PERSON, AType.PLACE, AType.ENTITY):
+    elif kind in (AType.PERSON, AType.ENTITY):
         found = _names(sentence)
+    elif kind is AType.PLACE:
+        found = _names(sentence)
+        located = [s for s in found if _LOCATIVE.search(sentence, 0, s.start)]
+        found = located or found
     else:
         return []
     return [s for s in found if not _words(s.text) <= asked]
 
 
-def short_answer(sentence: str, kind: AType, question: str, anchors: list[int]) -> Span | None:
-    """The most likely short answer: the candidate nearest to the question's words.
+_CLAUSE = re.compile(
+    r",\s+(?=(?:while|whereas|but|although|though|which|who|and\s+the)\b)|;\s+|\s+[—–]\s+"
+)
 
-    `anchors` are positions in the sentence where question terms occur. Names joined
-    by "and" are kept together ("Steve Witkoff and Jared Kushner").
+
+def _clauses(sentence: str) -> list[tuple[int, int]]:
+    cuts = [0, *(m.end() for m in _CLAUSE.finditer(sentence)), len(sentence)]
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def short_answer(sentence: str, kind: AType, question: str, anchors: list[int]) -> Span | None:
+    """The most likely short answer in `sentence`, or None.
+
+    `anchors` are positions where question terms occur. The answer is looked for in
+    the clause holding most of them ("…, while Russia sent X" for "Whom did Russia
+    send?"), nearest to them, preferring what follows an anchor (answers tend to come
+    after the verb). Names joined by "and" stay together ("Witkoff and Kushner").
     """
     found = candidates(sentence, kind, question)
     if not found:
         return None
     if anchors:
-        def distance(span: Span) -> int:
-            return min(min(abs(span.start - a), abs(span.end - a)) for a in anchors)
+        clauses = _clauses(sentence)
+        best = max(clauses, key=lambda c: (sum(c[0] <= a < c[1] for a in anchors), -c[0]))
+        inside = [s for s in found if best[0] <= s.start < best[1]]
+        found = inside or found
+
+        def distance(span: Span) -> float:
+            return min(
+                span.start - a if span.start >= a else 2.0 * max(0, a - span.end)
+                for a in anchors
+            )
+
         found.sort(key=lambda s: (distance(s), -len(s.text)))
-    best = found[0]
-    if kind is AType.PERSON and len(best.text.split()) == 1:
+    answer = found[0]
+    if kind is AType.PERSON and len(answer.text.split()) == 1:
         longer = [s for s in found if len(s.text.split()) > 1]
         if longer:
-            best = longer[0]
-    return best
+            answer = longer[0]
+    return answer

@@ -30,7 +30,6 @@ from index.store import (
     IndexProblem,
     chroma_client,
     collection_name,
-    release_chroma,
 )
 
 log = logging.getLogger(__name__)
@@ -214,7 +213,6 @@ def _write_generation(
         store.commit()
     finally:
         store.close()
-        release_chroma(client)
 
 
 def _title_prefix(article: Article) -> str:

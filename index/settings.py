@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     telegram_rate_per_minute: int = Field(default=10, ge=1)
 
     # Indexing.
-    chunk_max_tokens: int = Field(default=254, ge=32, le=254)
+    chunk_max_tokens: int = Field(default=128, ge=32, le=254)
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=3)
     embed_batch_size: int = Field(default=32, ge=1)
 
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     top_k: int = Field(default=4, ge=1, le=50)
     candidates_k: int = Field(default=20, ge=1, le=200)
     rrf_k: int = Field(default=60, ge=1)
-    abstain_threshold: float = 0.42
+    abstain_threshold: float = Field(default=0.23, ge=0.0, le=1.0)
     max_quote_sentences: int = Field(default=2, ge=1, le=5)
     max_question_chars: int = Field(default=1000, ge=10)
 

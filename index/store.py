@@ -1,6 +1,6 @@
 """Where an index lives: generation folders, the CURRENT pointer, the build lock, Chroma.
 
-An index folder holds numbered generations (`gen-000001`, …), each complete in itself:
+An index folder holds numbered generations (`gen-000001-<random>`, …), each complete in itself:
 a Chroma database, the document store and the BM25 files. `CURRENT` names the one
 readers use. A build writes a new generation beside it and switches `CURRENT` with an
 atomic rename only when that generation is complete, so a build that is killed, runs
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
-_GEN = re.compile(r"^gen-(\d{6})$")
+_GEN = re.compile(r"^gen-(\d{6})-[0-9a-f]{8}$")
 KEEP_PREVIOUS = 1  # generations kept after the current one, for readers still on them
 
 
@@ -52,12 +53,6 @@ def chroma_client(path: Path) -> Any:
     return chromadb.PersistentClient(
         path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
     )
-
-
-def release_chroma(client: Any) -> None:
-    """Drop a client's cached system so its files can be removed or reopened."""
-    with contextlib.suppress(Exception):
-        client.clear_system_cache()
 
 
 class IndexDir:
@@ -101,7 +96,9 @@ class IndexDir:
     def new_generation(self) -> Path:
         gens = self.generations()
         number = int(_GEN.match(gens[-1].name).group(1)) + 1 if gens else 1  # type: ignore[union-attr]
-        path = self.root / f"gen-{number:06d}"
+        # The random part keeps paths unique even if the folder is wiped and rebuilt while a
+        # process runs: Chroma caches one client per path for the life of the process.
+        path = self.root / f"gen-{number:06d}-{secrets.token_hex(4)}"
         path.mkdir(parents=True)
         return path
 
