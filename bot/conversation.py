@@ -79,7 +79,10 @@ def rewrite(question: str, history: list[Turn]) -> str:
         names = candidates(previous.standalone, AType.ENTITY, "")
         if names:
             swap = names[-1]
-            return previous.standalone[: swap.start] + subject + previous.standalone[swap.end :]
+            head = previous.standalone[: swap.start]
+            if subject[:1].isupper() and head.lower().endswith("the "):
+                head = head[:-4]  # "the US" → "Russia", not "the Russia"
+            return head + subject + previous.standalone[swap.end :]
         return f"{previous.standalone.rstrip(' ?')} ({subject})?"
     if _PERSON_PRONOUN.search(question):
         person = _person(previous)

@@ -35,8 +35,10 @@ def source_line(citation: Citation) -> str:
 
 def render_answer(answer: Answer) -> Group:
     """The answer (short answer in bold), then each source with its quote's place."""
+    understood = Text(f"(understood as: {answer.standalone_question})", style="dim")
+    rewritten = answer.standalone_question != answer.question
     if answer.abstained:
-        return Group(Text(answer.answer, style="italic"))
+        return Group(Text(answer.answer, style="italic"), *([understood] if rewritten else []))
     body = Text()
     for i, citation in enumerate(answer.citations):
         if i:
@@ -53,8 +55,8 @@ def render_answer(answer: Answer) -> Group:
                 (f"  chars {citation.start}-{citation.end}", "dim"),
             )
         )
-    if answer.standalone_question != answer.question:
-        parts.append(Text(f"(understood as: {answer.standalone_question})", style="dim"))
+    if rewritten:
+        parts.append(understood)
     return Group(*parts)
 
 
@@ -93,4 +95,4 @@ def render_report(report: dict[str, dict[str, Any]]) -> Table:
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
