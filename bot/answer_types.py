@@ -7,12 +7,13 @@ easy to test, which matters more here than the last point of accuracy.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class AType(str, Enum):
+class AType(StrEnum):
     PERSON = "person"
     NUMBER = "number"
     DATE = "date"
@@ -37,12 +38,14 @@ _MODIFIER = (
 )
 _SCALE = r"(?:\s+(?:million|billion|trillion|thousand|hundred|percent|per\s+cent))?%?"
 NUMBER_RE = re.compile(
-    rf"(?:{_MODIFIER})?(?:[$€£]\s?)?(?:\d+(?:[,.]\d+)*|(?:{_NUMBER_WORDS})(?:[- ](?:{_NUMBER_WORDS}))*)"
+    rf"(?:{_MODIFIER})?(?:[$€£]\s?)?"
+    rf"(?:\d+(?:[,.]\d+)*|(?:{_NUMBER_WORDS})(?:[- ](?:{_NUMBER_WORDS}))*)"
     rf"{_SCALE}",
     re.IGNORECASE,
 )
 DATE_RE = re.compile(
-    rf"\b(?:(?:early|mid|late)[- ])?(?:(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+    rf"\b(?:(?:early|mid|late)[- ])?"
+    rf"(?:(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})(?:,?\s+\d{{4}})?"
     rf"|(?:{_MONTHS})\.?(?:\s+(?:of\s+)?\d{{4}})?"
     rf"|(?:1[5-9]|20)\d{{2}}s?"
@@ -56,15 +59,39 @@ NAME_RE = re.compile(
     r"[A-Z][\w’'\-]*)*"
 )
 _TYPE_RULES: list[tuple[re.Pattern[str], AType]] = [
-    (re.compile(r"\bhow\s+(?:many|much|long|far|old|large|big|tall|high)\b|\bwhat\s+"
-                r"(?:number|percentage|proportion|amount|share)\b", re.I), AType.NUMBER),
-    (re.compile(r"\bwhen\b|\bwhat\s+(?:year|date|day|month|time|century|decade)\b|"
-                r"\bwhich\s+(?:year|date|day|month|century|decade)\b", re.I), AType.DATE),
+    (
+        re.compile(
+            r"\bhow\s+(?:many|much|long|far|old|large|big|tall|high)\b|\bwhat\s+"
+            r"(?:number|percentage|proportion|amount|share)\b",
+            re.I,
+        ),
+        AType.NUMBER,
+    ),
+    (
+        re.compile(
+            r"\bwhen\b|\bwhat\s+(?:year|date|day|month|time|century|decade)\b|"
+            r"\bwhich\s+(?:year|date|day|month|century|decade)\b",
+            re.I,
+        ),
+        AType.DATE,
+    ),
     (re.compile(r"\bwho(?:m|se)?\b", re.I), AType.PERSON),
-    (re.compile(r"\bwhere\b|\b(?:what|which)\s+(?:city|country|place|region|town|state|"
-                r"capital|continent|location)\b", re.I), AType.PLACE),
-    (re.compile(r"\b(?:which|what)\s+(?:\w+\s+)?(?:organization|company|agency|team|party|"
-                r"group|university|person|official|leader|president)\b", re.I), AType.ENTITY),
+    (
+        re.compile(
+            r"\bwhere\b|\b(?:what|which)\s+(?:city|country|place|region|town|state|"
+            r"capital|continent|location)\b",
+            re.I,
+        ),
+        AType.PLACE,
+    ),
+    (
+        re.compile(
+            r"\b(?:which|what)\s+(?:\w+\s+)?(?:organization|company|agency|team|party|"
+            r"group|university|person|official|leader|president)\b",
+            re.I,
+        ),
+        AType.ENTITY,
+    ),
 ]
 _SENTENCE_STARTERS = frozenset(
     "The A An In On At It This That These Those But And Or As For From By With After "
@@ -137,7 +164,7 @@ _CLAUSE = re.compile(
 
 def _clauses(sentence: str) -> list[tuple[int, int]]:
     cuts = [0, *(m.end() for m in _CLAUSE.finditer(sentence)), len(sentence)]
-    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
 
 def short_answer(sentence: str, kind: AType, question: str, anchors: list[int]) -> Span | None:
@@ -159,8 +186,7 @@ def short_answer(sentence: str, kind: AType, question: str, anchors: list[int]) 
 
         def distance(span: Span) -> float:
             return min(
-                span.start - a if span.start >= a else 2.0 * max(0, a - span.end)
-                for a in anchors
+                span.start - a if span.start >= a else 2.0 * max(0, a - span.end) for a in anchors
             )
 
         found.sort(key=lambda s: (distance(s), -len(s.text)))

@@ -1,12 +1,15 @@
 """The answering chain, the same behind `ask`, `ask --batch`, the REPL and Telegram.
 
-question → clean → standalone (conversation) → retrieve → read → Answer, as LangChain
-runnables. Each step records its time in the Answer's `timings_ms`.
+question → clean → standalone (conversation) → retrieve → read → [LLM] → Answer, as
+LangChain runnables. Each step records its time in the Answer's `timings_ms`. With an
+LLM configured, its verified answer replaces the extractive one; when it fails or
+nothing it says survives verification, the extractive answer stands.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +32,8 @@ class _State:
     snapshot: Snapshot | None = None
     retrieval: Retrieval | None = None
     reading: Reading | None = None
+    on_token: Callable[[str], None] | None = None
+    llm_result: Any = None
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
@@ -43,12 +48,14 @@ class Answerer:
         embedder: Embedder,
         conversations: ConversationStore | None = None,
         weights: Weights | None = None,
+        llm: Any = None,
     ) -> None:
         self.settings = settings
         self.index = index
         self.embedder = embedder
         self.conversations = conversations or ConversationStore()
         self.weights = weights or Weights()
+        self.llm = llm  # a LangChain chat model, or None for extractive answers
         self._chain: Any = None
         self.last: dict[str, Retrieval] = {}  # the passages behind each conversation's last answer
 
@@ -61,20 +68,35 @@ class Answerer:
                 RunnableLambda(self._prepare, name="standalone")
                 | RunnableLambda(self._retrieve, name="retrieve")
                 | RunnableLambda(self._read, name="read")
+                | RunnableLambda(self._generate, name="llm")
                 | RunnableLambda(self._finish, name="answer")
             )
         return self._chain
 
-    def ask(self, question: str, conversation: str | None = None, id: str | None = None) -> Answer:
-        """Answer one question; raises `QuestionError` for an empty or over-long one."""
-        return self.run(question, conversation, id)[0]
+    def ask(
+        self,
+        question: str,
+        conversation: str | None = None,
+        id: str | None = None,
+        on_token: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer one question; raises `QuestionError` for an empty or over-long one.
+
+        `on_token` receives the LLM's text as it streams (unverified; the Answer holds
+        the verified text).
+        """
+        return self.run(question, conversation, id, on_token)[0]
 
     def run(
-        self, question: str, conversation: str | None = None, id: str | None = None
+        self,
+        question: str,
+        conversation: str | None = None,
+        id: str | None = None,
+        on_token: Callable[[str], None] | None = None,
     ) -> tuple[Answer, Retrieval]:
         """The answer and the passages it was drawn from."""
         cleaned = clean_question(question, self.settings.max_question_chars)
-        state = _State(cleaned, conversation, id)
+        state = _State(cleaned, conversation, id, on_token=on_token)
         answer = self.chain.invoke(state)
         assert state.retrieval is not None
         return answer, state.retrieval
@@ -91,7 +113,12 @@ class Answerer:
     # -- steps ---------------------------------------------------------------------------
     def _prepare(self, state: _State) -> _State:
         history = self.conversations.history(state.conversation) if state.conversation else []
-        state.standalone = rewrite(state.question, history)
+        standalone = None
+        if self.llm is not None and history:
+            from bot.llm.condense import llm_condense
+
+            standalone = llm_condense(self.llm, history, state.question)
+        state.standalone = standalone or rewrite(state.question, history)
         state.snapshot = self.index.get()
         return state
 
@@ -100,8 +127,12 @@ class Answerer:
         vector = self.embedder.embed_query(state.standalone)
         assert state.snapshot is not None
         state.retrieval = retrieve(
-            state.snapshot, vector, state.standalone, self.settings.top_k,
-            self.settings.candidates_k, self.settings.rrf_k,
+            state.snapshot,
+            vector,
+            state.standalone,
+            self.settings.top_k,
+            self.settings.candidates_k,
+            self.settings.rrf_k,
         )
         state.timings["retrieve"] = (time.perf_counter() - began) * 1000
         return state
@@ -110,19 +141,62 @@ class Answerer:
         began = time.perf_counter()
         assert state.snapshot is not None and state.retrieval is not None
         state.reading = read(
-            state.standalone, state.retrieval, state.snapshot, self.settings.abstain_threshold,
-            self.settings.max_quote_sentences, self.weights,
+            state.standalone,
+            state.retrieval,
+            state.snapshot,
+            self.settings.abstain_threshold,
+            self.settings.max_quote_sentences,
+            self.weights,
         )
         state.timings["read"] = (time.perf_counter() - began) * 1000
+        return state
+
+    def _generate(self, state: _State) -> _State:
+        if self.llm is None:
+            return state
+        from bot.llm import llm_answer
+
+        began = time.perf_counter()
+        assert state.retrieval is not None
+        result = llm_answer(
+            self.llm, state.standalone, state.retrieval, self.settings, state.on_token
+        )
+        if result is not None and not result.unsupported:
+            state.llm_result = result
+        state.timings["llm"] = (time.perf_counter() - began) * 1000
         return state
 
     def _finish(self, state: _State) -> Answer:
         reading, snapshot = state.reading, state.snapshot
         assert reading is not None and snapshot is not None and state.retrieval is not None
-        if reading.abstained or not reading.quotes:
+        llm = state.llm_result
+        if llm is not None and llm.abstained:
             answer = Answer(
-                id=state.id, question=state.question, standalone_question=state.standalone,
-                answer=prompts.load("abstain"), abstained=True,
+                id=state.id,
+                question=state.question,
+                standalone_question=state.standalone,
+                answer=prompts.load("abstain"),
+                abstained=True,
+                mode="llm",
+            )
+        elif llm is not None:
+            articles = snapshot.articles([q[0] for q in llm.citations])
+            answer = Answer(
+                id=state.id,
+                question=state.question,
+                standalone_question=state.standalone,
+                answer=llm.text,
+                abstained=False,
+                mode="llm",
+                citations=resolve(llm.citations, articles, reading.support),
+            )
+        elif reading.abstained or not reading.quotes:
+            answer = Answer(
+                id=state.id,
+                question=state.question,
+                standalone_question=state.standalone,
+                answer=prompts.load("abstain"),
+                abstained=True,
             )
         else:
             articles = snapshot.articles([q[0] for q in reading.quotes])
@@ -132,8 +206,12 @@ class Answerer:
                 aid, start, end = reading.highlight
                 short = articles[aid].text[start:end]
             answer = Answer(
-                id=state.id, question=state.question, standalone_question=state.standalone,
-                answer=answer_text(citations), abstained=False, short_answer=short,
+                id=state.id,
+                question=state.question,
+                standalone_question=state.standalone,
+                answer=answer_text(citations),
+                abstained=False,
+                short_answer=short,
                 citations=citations,
             )
         state.timings["total"] = (time.perf_counter() - state.started) * 1000

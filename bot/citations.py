@@ -30,9 +30,16 @@ def make_citation(
     if highlight is not None and not start <= highlight[0] < highlight[1] <= end:
         highlight = None
     return Citation(
-        n=n, article_id=article.id, title=article.title, url=article.url,
-        published=article.published, quote=article.text[start:end], start=start, end=end,
-        score=round(score, 4), highlight=highlight,
+        n=n,
+        article_id=article.id,
+        title=article.title,
+        url=article.url,
+        published=article.published,
+        quote=article.text[start:end],
+        start=start,
+        end=end,
+        score=round(score, 4),
+        highlight=highlight,
     )
 
 

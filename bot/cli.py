@@ -21,12 +21,22 @@ from index.settings import Settings, SettingsError, load_settings
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("--index-dir", type=Path, default=default,
-                        help="index folder (default: NEWSQA_INDEX_DIR or data/index)")
-    parser.add_argument("--env-file", type=Path, default=default,
-                        help="settings file to read instead of .env")
-    parser.add_argument("-v", "--verbose", action="store_true",
-                        default=argparse.SUPPRESS if suppress else False, help="log more")
+    parser.add_argument(
+        "--index-dir",
+        type=Path,
+        default=default,
+        help="index folder (default: NEWSQA_INDEX_DIR or data/index)",
+    )
+    parser.add_argument(
+        "--env-file", type=Path, default=default, help="settings file to read instead of .env"
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="log more",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,11 +57,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=Path, metavar="FILE.jsonl", help="questions, one JSON per line")
     p.add_argument("--json", action="store_true", help="print the Answer object as JSON")
     sub.add_parser("repl", parents=[common], help="ask interactively")
-    p = sub.add_parser("eval", parents=[common], help="score the bot on a question file",
-                       description="Score answers against gold answers: answer presence, F1, "
-                       "abstention, citation validity and hit, retrieval recall, latency.")
-    p.add_argument("file", type=Path, metavar="FILE.jsonl",
-                   help='lines of {"id", "question", "answers", "is_impossible", "article_id"}')
+    p = sub.add_parser("telegram", parents=[common], help="run the Telegram bot")
+    p.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="receive updates by webhook at this https URL instead of long polling",
+    )
+    p.add_argument("--port", type=int, help="port of the webhook server")
+    p = sub.add_parser(
+        "eval",
+        parents=[common],
+        help="score the bot on a question file",
+        description="Score answers against gold answers: answer presence, F1, "
+        "abstention, citation validity and hit, retrieval recall, latency.",
+    )
+    p.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE.jsonl",
+        help='lines of {"id", "question", "answers", "is_impossible", "article_id"}',
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
@@ -71,19 +96,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _answerer(settings: Settings):  # noqa: ANN202 - imported lazily
+def _answerer(settings: Settings):
     from bot.components import build_answerer
 
     return build_answerer(settings)
 
 
-def _index_errors():  # noqa: ANN202
+def _index_errors():
     from index import IndexMissingError, IndexProblem, ModelNotFoundError
 
     return IndexMissingError, IndexProblem, ModelNotFoundError
 
 
-def _with_index(command):  # noqa: ANN001, ANN202
+def _with_index(command):
     """Turn index problems into one-line errors: missing (2), unusable (1)."""
 
     def wrapped(args: argparse.Namespace, settings: Settings) -> int:
@@ -193,6 +218,13 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the Telegram bot (checks the token, then the index)."""
+    from bot.telegram import run_telegram
+
+    return run_telegram(settings, args.webhook_url, args.port)
+
+
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     """Build or update the index."""
     return run_index(args, settings)
@@ -204,6 +236,7 @@ COMMANDS = {
     "ask": cmd_ask,
     "repl": cmd_repl,
     "eval": cmd_eval,
+    "telegram": cmd_telegram,
 }
 
 

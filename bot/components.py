@@ -26,4 +26,9 @@ def build_answerer(
             f"the index in {settings.index_dir} was built with {snapshot.model}, but the "
             f"settings name {embedder.name}; rebuild it with `newsqa index`"
         )
-    return Answerer(settings, IndexHandle(settings), embedder, conversations)
+    llm = None
+    if settings.llm_enabled:
+        from bot.llm import build_llm
+
+        llm = build_llm(settings)
+    return Answerer(settings, IndexHandle(settings), embedder, conversations, llm=llm)

@@ -49,8 +49,24 @@ def _topic(standalone: str) -> str | None:
     words = rest.split()
     # Stop before a trailing verb phrase ("the talks held" → "the talks").
     for i, word in enumerate(words[1:], start=1):
-        if word.lower() in {"be", "been", "take", "took", "held", "begin", "start", "end",
-                            "happen", "say", "said", "send", "sent", "do", "go", "meet"}:
+        if word.lower() in {
+            "be",
+            "been",
+            "take",
+            "took",
+            "held",
+            "begin",
+            "start",
+            "end",
+            "happen",
+            "say",
+            "said",
+            "send",
+            "sent",
+            "do",
+            "go",
+            "meet",
+        }:
             words = words[:i]
             break
     return " ".join(words) or None
@@ -87,27 +103,38 @@ def rewrite(question: str, history: list[Turn]) -> str:
     if _PERSON_PRONOUN.search(question):
         person = _person(previous)
         if person:
+
             def name(match: re.Match[str]) -> str:
                 word = match.group(1).lower()
-                return f"{person}'s" if word in {"his", "hers"} or (
-                    word == "her" and _possessive_her(question, match.end())
-                ) else person
+                return (
+                    f"{person}'s"
+                    if word in {"his", "hers"}
+                    or (word == "her" and _possessive_her(question, match.end()))
+                    else person
+                )
+
             return _PERSON_PRONOUN.sub(name, question)
     if _THING_PRONOUN.search(question):
         topic = _topic(previous.standalone)
         if topic:
             return _THING_PRONOUN.sub(
-                lambda m: topic if m.group(1).lower() in {"it", "they", "them", "this", "that",
-                                                           "these", "those"}
-                else f"{topic}'s" if m.group(1).lower() in {"its", "their"} else m.group(0),
-                question, count=1,
+                lambda m: (
+                    topic
+                    if m.group(1).lower()
+                    in {"it", "they", "them", "this", "that", "these", "those"}
+                    else f"{topic}'s"
+                    if m.group(1).lower() in {"its", "their"}
+                    else m.group(0)
+                ),
+                question,
+                count=1,
             )
         return f"{question.rstrip(' ?')} ({previous.standalone.rstrip(' ?')})?"
     return question
 
 
 def _possessive_her(question: str, after: int) -> bool:
-    """"her job" (possessive) rather than "ask her" (object)."""
+    """ "her job" (possessive) rather than "ask her" (object)."""
     rest = question[after:].lstrip()
     return bool(rest) and rest[0].isalpha() and not rest.lower().startswith(("and ", "or "))
 
@@ -115,8 +142,9 @@ def _possessive_her(question: str, after: int) -> bool:
 class ConversationStore:
     """Histories keyed by conversation id, bounded in turns, idle time and count."""
 
-    def __init__(self, max_turns: int = 6, max_conversations: int = 10_000,
-                 idle_seconds: float = 3600.0) -> None:
+    def __init__(
+        self, max_turns: int = 6, max_conversations: int = 10_000, idle_seconds: float = 3600.0
+    ) -> None:
         self.max_turns = max_turns
         self.max_conversations = max_conversations
         self.idle_seconds = idle_seconds

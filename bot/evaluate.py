@@ -41,7 +41,9 @@ def run_eval(
         key = f"eval:{item.conversation}" if item.conversation else None
         answer, retrieval = answerer.run(item.question, key, item.id or str(number))
         outcome = Outcome(
-            item=item, answer=answer, retrieved=_articles(retrieval),
+            item=item,
+            answer=answer,
+            retrieved=_articles(retrieval),
             citations_valid=_valid(answerer, answer),
             follow_up=key is not None and key in started,
         )
@@ -93,7 +95,8 @@ def _metrics(group: Sequence[Outcome], k: int) -> dict[str, Any]:
     pairs = [(o.item.is_impossible, o.answer.abstained) for o in group]
     counts = abstention(pairs)
     f1s = [
-        (1.0 if o.answer.abstained else 0.0) if o.item.is_impossible
+        (1.0 if o.answer.abstained else 0.0)
+        if o.item.is_impossible
         else (0.0 if o.answer.abstained else best_f1(short_text(o.answer), o.item.answers))
         for o in group
     ]
@@ -101,19 +104,27 @@ def _metrics(group: Sequence[Outcome], k: int) -> dict[str, Any]:
     first_quote = lambda o: o.answer.citations[0].quote if o.answer.citations else ""  # noqa: E731
     return {
         "questions": len(group),
-        "answer_presence": _mean([
-            float(not o.answer.abstained and present(o.item.answers, o.answer.answer, first_quote(o)))
-            for o in answerable
-        ]),
+        "answer_presence": _mean(
+            [
+                float(
+                    not o.answer.abstained
+                    and present(o.item.answers, o.answer.answer, first_quote(o))
+                )
+                for o in answerable
+            ]
+        ),
         "f1": _mean(f1s),
         "abstention_precision": _round(counts.precision),
         "abstention_recall": _round(counts.recall),
         "abstention_balanced_accuracy": _round(counts.balanced_accuracy),
         "citation_validity": _mean([float(o.citations_valid) for o in group]),
-        "citation_hit": _mean([float(o.answer.citations[0].article_id == o.item.article_id)
-                               for o in cited]),
+        "citation_hit": _mean(
+            [float(o.answer.citations[0].article_id == o.item.article_id) for o in cited]
+        ),
         "recall_at_1": _mean([float(o.item.article_id in o.retrieved[:1]) for o in gold_article]),
-        f"recall_at_{k}": _mean([float(o.item.article_id in o.retrieved[:k]) for o in gold_article]),
+        f"recall_at_{k}": _mean(
+            [float(o.item.article_id in o.retrieved[:k]) for o in gold_article]
+        ),
         "latency_p50_ms": _round(percentile(latencies, 50), 1),
         "latency_p95_ms": _round(percentile(latencies, 95), 1),
     }

@@ -73,8 +73,10 @@ def abstention(pairs: Sequence[tuple[bool, bool]]) -> Abstention:
     """From (is_impossible, abstained) pairs."""
     count = Counter(pairs)
     return Abstention(
-        tp=count[(True, True)], fp=count[(False, True)],
-        fn=count[(True, False)], tn=count[(False, False)],
+        tp=count[(True, True)],
+        fp=count[(False, True)],
+        fn=count[(True, False)],
+        tn=count[(False, False)],
     )
 
 

@@ -52,7 +52,8 @@ def read_questions(path: Path, require_gold: bool = False) -> list[QuestionItem]
                 question=obj["question"],
                 id=None if obj.get("id") is None else str(obj["id"]),
                 conversation=None if obj.get("conversation") is None else str(obj["conversation"]),
-                answers=answers, is_impossible=impossible,
+                answers=answers,
+                is_impossible=impossible,
                 article_id=None if obj.get("article_id") is None else str(obj["article_id"]),
                 line=number,
             )

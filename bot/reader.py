@@ -126,16 +126,27 @@ def read(
         anchors = [start for start, _, t in spans if t in q_terms]
         found = short_answer(text, kind, question, anchors) if kind is not AType.OTHER else None
         features = sentence_features(
-            idf, {t for _, _, t in spans}, passage_terms[owner.passage.id],
-            float(sim), kind, found is not None, owner.rank,
+            idf,
+            {t for _, _, t in spans},
+            passage_terms[owner.passage.id],
+            float(sim),
+            kind,
+            found is not None,
+            owner.rank,
         )
         scored.append(
             Scored(sentence, text, features, score(features, weights), anchors, article.text)
         )
     best = max(scored, key=lambda s: s.score)
     support = _sigmoid(best.score)
-    reading = Reading(abstained=support < threshold, support=support, kind=kind,
-                      score=best.score, best=best, scored=scored)
+    reading = Reading(
+        abstained=support < threshold,
+        support=support,
+        kind=kind,
+        score=best.score,
+        best=best,
+        scored=scored,
+    )
     if reading.abstained:
         return reading
     chosen = _with_neighbours(best, scored, idf, kind, max_sentences)
@@ -180,7 +191,9 @@ def _with_neighbours(
         if best.article_text[first.sentence.end : last.sentence.start].strip():
             continue  # not contiguous: a quote must be one verbatim stretch
         completes_type = (
-            kind is not AType.OTHER and best.features["type_miss"] and neighbour.features["type_hit"]
+            kind is not AType.OTHER
+            and best.features["type_miss"]
+            and neighbour.features["type_hit"]
         )
         adds_terms = neighbour.features["overlap"] >= 0.5 and (
             best.features["overlap"] + neighbour.features["overlap"] >= 1.2

@@ -68,11 +68,32 @@ def run_repl(answerer: Answerer, articles: int) -> int:
             elif command.startswith(":"):
                 out.print(f"Unknown command {command!r}; type :help.")
             else:
+                streamed: list[str] = []
+
+                def show(token: str, streamed: list[str] = streamed) -> None:
+                    streamed.append(token)
+                    out.print(token, end="", style="dim")
+
                 try:
-                    last = answerer.ask(line, conversation=CONVERSATION)
+                    last = answerer.ask(
+                        line,
+                        conversation=CONVERSATION,
+                        on_token=show if answerer.llm is not None else None,
+                    )
                 except QuestionError as exc:
                     out.print(str(exc))
                     continue
+                if streamed:
+                    # The streamed text is the model's; below is what survived verification.
+                    out.print(
+                        "\n"
+                        + "─" * 20
+                        + (
+                            " verified"
+                            if last.mode == "llm"
+                            else " the LLM failed; extractive answer"
+                        )
+                    )
                 out.print(render_answer(last))
             out.print()
     except KeyboardInterrupt:

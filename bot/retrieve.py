@@ -82,8 +82,12 @@ def retrieve(
     dense_scores, lexical_scores = dict(dense), dict(lexical)
     candidates = [
         Candidate(
-            passage=passages[pid], article=articles[passages[pid].article_id], rank=rank,
-            fused=fused[pid], dense=dense_scores.get(pid), lexical=lexical_scores.get(pid),
+            passage=passages[pid],
+            article=articles[passages[pid].article_id],
+            rank=rank,
+            fused=fused[pid],
+            dense=dense_scores.get(pid),
+            lexical=lexical_scores.get(pid),
         )
         for rank, pid in enumerate(p for p in order if p in passages)
         if passages[pid].article_id in articles

@@ -51,7 +51,8 @@ def render_answer(answer: Answer) -> Group:
     for citation in answer.citations:
         parts.append(
             Text.assemble(
-                (f"[{citation.n}] ", "cyan"), (source_line(citation), "dim"),
+                (f"[{citation.n}] ", "cyan"),
+                (source_line(citation), "dim"),
                 (f"  chars {citation.start}-{citation.end}", "dim"),
             )
         )
@@ -71,8 +72,12 @@ def render_sources(answer: Answer | None, retrieval: Retrieval | None) -> Group:
         article = candidate.article
         head = " · ".join(p for p in (article.title or article.id, article.published) if p)
         mark = "cited" if candidate.passage.article_id in cited else "retrieved"
-        parts.append(Text(f"— {head} ({mark}, chars {candidate.passage.start}-"
-                          f"{candidate.passage.end})", style="bold"))
+        parts.append(
+            Text(
+                f"— {head} ({mark}, chars {candidate.passage.start}-{candidate.passage.end})",
+                style="bold",
+            )
+        )
         parts.append(Text(candidate.text))
     return Group(*parts)
 
@@ -88,8 +93,11 @@ def render_report(report: dict[str, dict[str, Any]]) -> Table:
         row = []
         for kind in kinds:
             value = report[kind].get(metric)
-            row.append("—" if value is None else escape(f"{value:g}" if isinstance(value, float)
-                                                         else str(value)))
+            row.append(
+                "—"
+                if value is None
+                else escape(f"{value:g}" if isinstance(value, float) else str(value))
+            )
         table.add_row(metric, *row)
     return table
 

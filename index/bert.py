@@ -103,8 +103,9 @@ class NumpyBert:
             + w["embeddings.position_embeddings.weight"][:length]
             + w["embeddings.token_type_embeddings.weight"][0]
         )
-        x = F.layer_norm(x, (dim,), w["embeddings.LayerNorm.weight"],
-                         w["embeddings.LayerNorm.bias"], self.eps)
+        x = F.layer_norm(
+            x, (dim,), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps
+        )
         attend = mask.bool()[:, None, None, :]
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
@@ -113,17 +114,38 @@ class NumpyBert:
                 y = x @ w[p + name + ".weight"] + w[p + name + ".bias"]
                 return y.view(batch, length, self.heads, head).transpose(1, 2)
 
-            context = F.scaled_dot_product_attention(
-                heads("attention.self.query"), heads("attention.self.key"),
-                heads("attention.self.value"), attn_mask=attend,
-            ).transpose(1, 2).reshape(batch, length, dim)
-            attn = context @ w[p + "attention.output.dense.weight"] + w[p + "attention.output.dense.bias"]
-            x = F.layer_norm(x + attn, (dim,), w[p + "attention.output.LayerNorm.weight"],
-                             w[p + "attention.output.LayerNorm.bias"], self.eps)
-            hidden = F.gelu(x @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"])
+            context = (
+                F.scaled_dot_product_attention(
+                    heads("attention.self.query"),
+                    heads("attention.self.key"),
+                    heads("attention.self.value"),
+                    attn_mask=attend,
+                )
+                .transpose(1, 2)
+                .reshape(batch, length, dim)
+            )
+            attn = (
+                context @ w[p + "attention.output.dense.weight"]
+                + w[p + "attention.output.dense.bias"]
+            )
+            x = F.layer_norm(
+                x + attn,
+                (dim,),
+                w[p + "attention.output.LayerNorm.weight"],
+                w[p + "attention.output.LayerNorm.bias"],
+                self.eps,
+            )
+            hidden = F.gelu(
+                x @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"]
+            )
             out = hidden @ w[p + "output.dense.weight"] + w[p + "output.dense.bias"]
-            x = F.layer_norm(x + out, (dim,), w[p + "output.LayerNorm.weight"],
-                             w[p + "output.LayerNorm.bias"], self.eps)
+            x = F.layer_norm(
+                x + out,
+                (dim,),
+                w[p + "output.LayerNorm.weight"],
+                w[p + "output.LayerNorm.bias"],
+                self.eps,
+            )
         return x
 
     def _torch_weights(self) -> dict[str, Any]:
@@ -147,7 +169,9 @@ class NumpyBert:
             + w["embeddings.position_embeddings.weight"][:n]
             + w["embeddings.token_type_embeddings.weight"][0]
         )
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps)
+        x = _layer_norm(
+            x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"], self.eps
+        )
         dim = x.shape[1]
         head = dim // self.heads
         scale = np.float32(1.0 / np.sqrt(head))
@@ -163,14 +187,19 @@ class NumpyBert:
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             scores /= scores.sum(axis=-1, keepdims=True)
             context = (scores @ v).transpose(1, 0, 2).reshape(n, dim)
-            attn = context @ w[p + "attention.output.dense.weight"] + w[p + "attention.output.dense.bias"]
+            attn = (
+                context @ w[p + "attention.output.dense.weight"]
+                + w[p + "attention.output.dense.bias"]
+            )
             x = _layer_norm(
                 x + attn,
                 w[p + "attention.output.LayerNorm.weight"],
                 w[p + "attention.output.LayerNorm.bias"],
                 self.eps,
             )
-            hidden = _gelu(x @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"])
+            hidden = _gelu(
+                x @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"]
+            )
             out = hidden @ w[p + "output.dense.weight"] + w[p + "output.dense.bias"]
             x = _layer_norm(
                 x + out, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps

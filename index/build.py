@@ -144,8 +144,14 @@ def build_index(
             if current is not None:
                 shutil.copytree(current, generation, dirs_exist_ok=True)
             _write_generation(
-                generation, settings, embedder, wanted, to_embed,
-                [a.id for a in to_embed if a.id in old_hashes] + deleted, summary, progress,
+                generation,
+                settings,
+                embedder,
+                wanted,
+                to_embed,
+                [a.id for a in to_embed if a.id in old_hashes] + deleted,
+                summary,
+                progress,
             )
         except BaseException:
             shutil.rmtree(generation, ignore_errors=True)
@@ -180,8 +186,11 @@ def _write_generation(
         by_article: dict[str, list[Passage]] = {}
         for article in to_embed:
             passages = chunk_article(
-                article.id, article.text, embedder.count_tokens,
-                settings.chunk_max_tokens, settings.chunk_overlap_sentences,
+                article.id,
+                article.text,
+                embedder.count_tokens,
+                settings.chunk_max_tokens,
+                settings.chunk_overlap_sentences,
             )
             by_article[article.id] = passages
             work += [(article, p) for p in passages]
@@ -231,8 +240,14 @@ def _embed_group(
     encoded = embedder.encode_passages(texts, spans)
     metadatas = []
     for article, passage in group:
-        meta = {"article_id": article.id, "seq": passage.seq, "start": passage.start,
-                "end": passage.end, "title": article.title, "published": article.published}
+        meta = {
+            "article_id": article.id,
+            "seq": passage.seq,
+            "start": passage.start,
+            "end": passage.end,
+            "title": article.title,
+            "published": article.published,
+        }
         metadatas.append({k: v for k, v in meta.items() if v is not None})
     collection.add(  # type: ignore[attr-defined]
         ids=[p.id for _, p in group],

@@ -65,9 +65,7 @@ def chunk_article(
             last += 1
             total += tokens[last]
         owned = tuple(spans[max(first, owned_until) : last + 1])
-        passages.append(
-            Passage(article_id, len(passages), spans[first][0], spans[last][1], owned)
-        )
+        passages.append(Passage(article_id, len(passages), spans[first][0], spans[last][1], owned))
         owned_until = last + 1
         if last + 1 >= len(spans):
             break

@@ -41,7 +41,11 @@ def fail(message: str, code: int) -> int:
 
 def add_index_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--source", dest="sources", action="append", type=Path, metavar="PATH",
+        "--source",
+        dest="sources",
+        action="append",
+        type=Path,
+        metavar="PATH",
         help="file, folder or .jsonl to index (repeatable; default NEWSQA_ARTICLES_DIR)",
     )
     parser.add_argument("--full", action="store_true", help="rebuild from scratch")
@@ -56,8 +60,12 @@ class _RichProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self._progress = Progress(
-            "[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
         )
         self._task: Any = None
 
@@ -90,7 +98,8 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
         if exc.errno == errno.ENOSPC:
             return fail(
                 f"disk full while writing {settings.index_dir}; the previous index is "
-                "unchanged and still answering", EXIT_FAILED,
+                "unchanged and still answering",
+                EXIT_FAILED,
             )
         return fail(f"{exc.strerror or exc} ({exc.filename or settings.index_dir})", EXIT_FAILED)
     finally:

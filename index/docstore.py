@@ -72,7 +72,7 @@ class DocStore:
         else:
             self.db = sqlite3.connect(path, check_same_thread=False)
             self.db.executescript(SCHEMA)
-        self.db.execute("PRAGMA query_only = %d" % int(readonly))
+        self.db.execute(f"PRAGMA query_only = {int(readonly)}")
 
     def close(self) -> None:
         self.db.close()
@@ -98,8 +98,11 @@ class DocStore:
                     "SELECT id FROM passages WHERE article_id = ?", (article_id,)
                 )
             ]
-            for table, column in (("articles", "id"), ("passages", "article_id"),
-                                  ("sentences", "article_id")):
+            for table, column in (
+                ("articles", "id"),
+                ("passages", "article_id"),
+                ("sentences", "article_id"),
+            ):
                 self.db.execute(f"DELETE FROM {table} WHERE {column} = ?", (article_id,))
         return removed
 
@@ -108,8 +111,16 @@ class DocStore:
     ) -> None:
         self.db.execute(
             "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (article.id, article.text, article.title, article.url, article.published,
-             article.source, article.origin, article.content_hash),
+            (
+                article.id,
+                article.text,
+                article.title,
+                article.url,
+                article.published,
+                article.source,
+                article.origin,
+                article.content_hash,
+            ),
         )
         self.db.executemany(
             "INSERT INTO passages VALUES (?, ?, ?, ?, ?)",
@@ -118,8 +129,15 @@ class DocStore:
         rows = []
         for passage, vectors in zip(passages, sentence_vectors, strict=True):
             for (start, end), vector in zip(passage.sentences, vectors, strict=True):
-                rows.append((passage.id, passage.article_id, start, end,
-                             np.asarray(vector, dtype=np.float32).tobytes()))
+                rows.append(
+                    (
+                        passage.id,
+                        passage.article_id,
+                        start,
+                        end,
+                        np.asarray(vector, dtype=np.float32).tobytes(),
+                    )
+                )
         self.db.executemany("INSERT INTO sentences VALUES (?, ?, ?, ?, ?)", rows)
 
     def commit(self) -> None:
@@ -137,7 +155,7 @@ class DocStore:
         """(passage ids, passage texts with their article title) for the lexical index."""
         ids, texts = [], []
         query = (
-            "SELECT p.id, a.title, substr(a.text, p.start + 1, p.\"end\" - p.start) "
+            'SELECT p.id, a.title, substr(a.text, p.start + 1, p."end" - p.start) '
             "FROM passages p JOIN articles a ON a.id = p.article_id ORDER BY p.rowid"
         )
         for passage_id, title, text in self.db.execute(query):

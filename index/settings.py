@@ -33,6 +33,7 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="forbid",
+        env_ignore_empty=True,  # `KEY=` in .env means "use the default"
         populate_by_name=True,
     )
 
@@ -46,7 +47,11 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: SecretStr | None = None
-    llm_timeout_s: float = 30.0
+    llm_timeout_s: float = Field(default=30.0, gt=0)
+    llm_max_passages: int = Field(default=4, ge=1, le=20)
+    llm_max_context_chars: int = Field(default=6000, ge=200)
+    llm_temperature: float = Field(default=0.0, ge=0.0, le=2.0)
+    llm_max_tokens: int = Field(default=512, ge=16)
 
     # Telegram.
     telegram_bot_token: SecretStr | None = Field(
@@ -57,6 +62,12 @@ class Settings(BaseSettings):
     telegram_allowed: Annotated[list[int], NoDecode] = []
     telegram_admins: Annotated[list[int], NoDecode] = []
     telegram_rate_per_minute: int = Field(default=10, ge=1)
+    telegram_answer_timeout_s: float = Field(default=30.0, gt=0)
+    telegram_max_question_chars: int | None = Field(default=None, ge=10)
+    telegram_workers: int = Field(default=4, ge=1, le=64)
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
+    telegram_webhook_secret: SecretStr | None = None
 
     # Indexing.
     chunk_max_tokens: int = Field(default=128, ge=32, le=254)

@@ -62,9 +62,14 @@ class Snapshot:
     def status(self) -> IndexStatus:
         articles, passages, sentences = self.docs.counts()
         return IndexStatus(
-            location=str(self.location), articles=articles, passages=passages,
-            sentences=sentences, model=self.model, built_at=self.meta.get("built_at"),
-            generation=self.path.name, newest_published=self.docs.newest_published(),
+            location=str(self.location),
+            articles=articles,
+            passages=passages,
+            sentences=sentences,
+            model=self.model,
+            built_at=self.meta.get("built_at"),
+            generation=self.path.name,
+            newest_published=self.docs.newest_published(),
         )
 
     @cached_property

@@ -80,8 +80,7 @@ class IndexDir:
             ) from None
         if not _GEN.match(name) or not (self.root / name).is_dir():
             raise IndexCorruptError(
-                f"{pointer} names a missing generation {name!r}; "
-                "rebuild with `newsqa index --full`"
+                f"{pointer} names a missing generation {name!r}; rebuild with `newsqa index --full`"
             )
         return self.root / name
 

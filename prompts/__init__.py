@@ -7,13 +7,13 @@ error, so a text and the code that fills it cannot drift apart unnoticed.
 from __future__ import annotations
 
 import string
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(name: str) -> str:
     """The text of `prompts/<name>.md`, without its trailing newline."""
     return (_HERE / f"{name}.md").read_text(encoding="utf-8").rstrip("\n")

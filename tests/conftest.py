@@ -65,7 +65,9 @@ def embedder():
 def make_settings(index_dir: Path, **overrides: object):
     from index import load_settings
 
-    return load_settings(env_file=None, index_dir=index_dir, **{"articles_dir": SAMPLE_DIR, **overrides})
+    return load_settings(
+        env_file=None, index_dir=index_dir, **{"articles_dir": SAMPLE_DIR, **overrides}
+    )
 
 
 @pytest.fixture(scope="session")

@@ -28,23 +28,33 @@ def test_how_many_detainees(answerer) -> None:
     assert "4,600 detainees" in answer.citations[0].quote
 
 
-@pytest.mark.parametrize("question", [
-    "How many soldiers have died?",
-    "What is the capital of France?",
-    "Wie viele Soldaten sind gestorben?",
-    "誰が米国を代表しましたか",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many soldiers have died?",
+        "What is the capital of France?",
+        "Wie viele Soldaten sind gestorben?",
+        "誰が米国を代表しましたか",
+    ],
+)
 def test_unanswerable_questions_abstain(answerer, question: str) -> None:
     answer = answerer.ask(question)
     assert answer.abstained and answer.citations == []
     assert answer.answer == prompts.load("abstain")
 
 
-@pytest.mark.parametrize("question", [
-    "Who represented the US?", "How many detainees were released?", "Who did Russia send?",
-    "When will the sides meet again?", "Where were the talks held?",
-    "How many people were left without electricity?", "What did Moscow demand?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Who represented the US?",
+        "How many detainees were released?",
+        "Who did Russia send?",
+        "When will the sides meet again?",
+        "Where were the talks held?",
+        "How many people were left without electricity?",
+        "What did Moscow demand?",
+    ],
+)
 def test_every_citation_is_a_verbatim_slice(answerer, question: str) -> None:
     answer = answerer.ask(question)
     article = answerer.index.get().articles([SAMPLE_ID])[SAMPLE_ID]
@@ -95,14 +105,19 @@ def test_question_types() -> None:
 
 
 def test_short_answer_prefers_the_clause_with_the_question_terms() -> None:
-    sentence = ("The US was represented by envoy Steve Witkoff and Jared Kushner, "
-                "while Russia sent spy chief Igor Kostyukov.")
+    sentence = (
+        "The US was represented by envoy Steve Witkoff and Jared Kushner, "
+        "while Russia sent spy chief Igor Kostyukov."
+    )
     anchors = [sentence.index("Russia"), sentence.index(" sent ") + 1]
     span = short_answer(sentence, AType.PERSON, "Who did Russia send?", anchors)
     assert span is not None and span.text == "Igor Kostyukov"
-    assert [c.text for c in candidates("It cost more than 4,600 dollars, or 1.2 million in "
-                                       "all.", AType.NUMBER, "How much?")] == [
-        "more than 4,600", "1.2 million"]
+    assert [
+        c.text
+        for c in candidates(
+            "It cost more than 4,600 dollars, or 1.2 million in all.", AType.NUMBER, "How much?"
+        )
+    ] == ["more than 4,600", "1.2 million"]
 
 
 def test_citation_resolution_is_exact_and_checked() -> None:

@@ -63,8 +63,15 @@ def test_add_change_delete_and_noop(tmp_path: Path, counting: CountingEmbedder) 
     assert counting.embedded == 3  # nothing re-embedded
     assert again.generation == first.generation  # nothing written
 
-    corpus(src, {**ARTICLES, "b.txt": ARTICLES["b.txt"] + " Rescue teams arrived.",
-                 "d.txt": "A new bridge opened."} | {"c.txt": ARTICLES["c.txt"]})
+    corpus(
+        src,
+        {
+            **ARTICLES,
+            "b.txt": ARTICLES["b.txt"] + " Rescue teams arrived.",
+            "d.txt": "A new bridge opened.",
+        }
+        | {"c.txt": ARTICLES["c.txt"]},
+    )
     (src / "a.txt").unlink()
     third = build_index(settings, embedder=counting)
     assert (third.added, third.updated, third.unchanged, third.deleted) == (1, 1, 1, 1)
@@ -114,12 +121,19 @@ def test_killed_build_keeps_previous_index_answering(tmp_path: Path, embedder) -
     src = corpus(tmp_path / "src", ARTICLES)
     index_dir = tmp_path / "ix"
     build_index(make_settings(index_dir, articles_dir=src), embedder=embedder)
-    big = "\n".join(json.dumps({"id": f"n{i}", "text": f"Report {i}. " + "Long text. " * 40})
-                    for i in range(150))
+    big = "\n".join(
+        json.dumps({"id": f"n{i}", "text": f"Report {i}. " + "Long text. " * 40})
+        for i in range(150)
+    )
     (src / "more.jsonl").write_text(big)
     env = {**os.environ, "NEWSQA_INDEX_DIR": str(index_dir), "NEWSQA_ARTICLES_DIR": str(src)}
-    proc = subprocess.Popen([sys.executable, "-m", "index", "--quiet"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "index", "--quiet"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(IndexDir(index_dir).generations()) < 2:
         time.sleep(0.05)
@@ -134,8 +148,9 @@ def test_killed_build_keeps_previous_index_answering(tmp_path: Path, embedder) -
 
 def test_second_build_refuses_while_first_holds_the_lock(tmp_path: Path, embedder) -> None:
     settings = make_settings(tmp_path / "ix", articles_dir=corpus(tmp_path / "src", ARTICLES))
-    with IndexDir(settings.index_dir).build_lock(), pytest.raises(
-        BuildLockedError, match="another `newsqa index` is already building"
+    with (
+        IndexDir(settings.index_dir).build_lock(),
+        pytest.raises(BuildLockedError, match="another `newsqa index` is already building"),
     ):
         build_index(settings, embedder=embedder)
 
@@ -153,8 +168,9 @@ def test_damaged_current_generation_is_rebuilt(tmp_path: Path, counting) -> None
 def test_settings_change_forces_full_rebuild(tmp_path: Path, counting) -> None:
     src = corpus(tmp_path / "src", ARTICLES)
     build_index(make_settings(tmp_path / "ix", articles_dir=src), embedder=counting)
-    summary = build_index(make_settings(tmp_path / "ix", articles_dir=src, chunk_max_tokens=64),
-                          embedder=counting)
+    summary = build_index(
+        make_settings(tmp_path / "ix", articles_dir=src, chunk_max_tokens=64), embedder=counting
+    )
     assert summary.full and summary.added == 3
 
 

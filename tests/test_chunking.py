@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,8 +16,10 @@ def words(texts):  # a cheap, deterministic token counter for property tests
 
 
 def test_sentence_splitter_keeps_abbreviations_and_initials() -> None:
-    text = ("Mr. Smith met U.S. envoy John F. Kennedy Jr. in Abu Dhabi. “We agreed,” he said. "
-            "The deal cost $1.2 million! Talks resume on Feb. 1.\nNew paragraph here")
+    text = (
+        "Mr. Smith met U.S. envoy John F. Kennedy Jr. in Abu Dhabi. “We agreed,” he said. "
+        "The deal cost $1.2 million! Talks resume on Feb. 1.\nNew paragraph here"
+    )
     spans = split_spans(text)
     assert [text[s:e] for s, e in spans] == [
         "Mr. Smith met U.S. envoy John F. Kennedy Jr. in Abu Dhabi.",
@@ -39,7 +43,7 @@ def test_sample_article_passages_round_trip(embedder) -> None:
         chunk = text[passage.start : passage.end]
         assert chunk == chunk.strip() and chunk
         assert sum(embedder.count_tokens([text[s:e] for s, e in passage.sentences])) <= 120
-    for before, after in zip(passages, passages[1:], strict=False):
+    for before, after in itertools.pairwise(passages):
         assert after.start < before.end  # one sentence of overlap
 
 
@@ -47,7 +51,8 @@ def test_sample_article_passages_round_trip(embedder) -> None:
 @given(
     st.lists(
         st.text(alphabet=st.sampled_from("abc XYZ.!?\n,1“”"), min_size=0, max_size=60),
-        min_size=1, max_size=12,
+        min_size=1,
+        max_size=12,
     ),
     st.integers(min_value=3, max_value=30),
     st.integers(min_value=0, max_value=2),

@@ -19,8 +19,13 @@ NEWSQA = str(Path(sys.executable).parent / "newsqa")
 def run(*args: str, stdin: str | None = None, env: dict | None = None, cwd: Path | None = None):
     """The real console script in a child process."""
     return subprocess.run(
-        [NEWSQA, *args], input=stdin, capture_output=True, text=True, timeout=120,
-        env={**os.environ, **(env or {})}, cwd=cwd or ROOT,
+        [NEWSQA, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or ROOT,
     )
 
 
@@ -28,12 +33,29 @@ def test_ask_json_schema(sample_index: Path) -> None:
     result = run("ask", "--index-dir", str(sample_index), "--json", "Who represented the US?")
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
-    assert set(answer) >= {"id", "question", "standalone_question", "answer", "abstained", "mode",
-                           "citations", "timings_ms"}
+    assert set(answer) >= {
+        "id",
+        "question",
+        "standalone_question",
+        "answer",
+        "abstained",
+        "mode",
+        "citations",
+        "timings_ms",
+    }
     assert answer["mode"] == "extractive" and answer["abstained"] is False
     [citation] = answer["citations"]
-    assert set(citation) >= {"n", "article_id", "title", "url", "published", "quote", "start",
-                             "end", "score"}
+    assert set(citation) >= {
+        "n",
+        "article_id",
+        "title",
+        "url",
+        "published",
+        "quote",
+        "start",
+        "end",
+        "score",
+    }
     text = (SAMPLE_DIR / SAMPLE_ID).read_text(encoding="utf-8").strip()
     assert text[citation["start"] : citation["end"]] == citation["quote"]
     assert "[1]" in answer["answer"]
@@ -47,18 +69,26 @@ def test_ask_text_output(sample_index: Path, capsys) -> None:
 
 
 def test_ask_before_any_index(tmp_path: Path) -> None:
-    result = run("ask", "Who represented the US?", cwd=tmp_path,
-                 env={"NEWSQA_INDEX_DIR": str(tmp_path / "none")})
+    result = run(
+        "ask",
+        "Who represented the US?",
+        cwd=tmp_path,
+        env={"NEWSQA_INDEX_DIR": str(tmp_path / "none")},
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"newsqa: error: no index in {tmp_path / 'none'}; build one with `newsqa index`"]
+        f"newsqa: error: no index in {tmp_path / 'none'}; build one with `newsqa index`"
+    ]
 
 
-@pytest.mark.parametrize(("question", "message"), [
-    ("", "Please type a question"),
-    ("\x00\x07", "Please type a question"),
-    ("x" * 100_000, "too long"),
-])
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("", "Please type a question"),
+        ("\x00\x07", "Please type a question"),
+        ("x" * 100_000, "too long"),
+    ],
+)
 def test_ask_bad_questions_exit_2(sample_index: Path, capsys, question: str, message: str) -> None:
     assert main(["ask", "--index-dir", str(sample_index), question]) == 2
     err = capsys.readouterr().err
@@ -122,16 +152,24 @@ def test_index_command_and_python_m_index(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert "1 added" in first.stdout and "1 skipped" in first.stdout
     assert f"{src / 'bad.json'}: malformed JSON" in first.stderr
-    again = subprocess.run([sys.executable, "-m", "index", "--source", str(src), "--index-dir",
-                            str(tmp_path / "ix")], capture_output=True, text=True, cwd=ROOT)
+    again = subprocess.run(
+        [sys.executable, "-m", "index", "--source", str(src), "--index-dir", str(tmp_path / "ix")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert again.returncode == 0 and again.stdout.startswith("nothing changed")
     assert "1 unchanged" in again.stdout
 
 
 def test_index_with_nothing_valid_exits_2(tmp_path: Path, capsys) -> None:
     (tmp_path / "empty.txt").write_text("")
-    assert main(["index", "--source", str(tmp_path / "empty.txt"), "--index-dir",
-                 str(tmp_path / "ix")]) == 2
+    assert (
+        main(
+            ["index", "--source", str(tmp_path / "empty.txt"), "--index-dir", str(tmp_path / "ix")]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "no valid articles found" in err and not (tmp_path / "ix" / "CURRENT").exists()
 
@@ -147,10 +185,20 @@ def test_settings_typo_fails_loudly(tmp_path: Path, capsys) -> None:
 
 
 def test_repl_through_stdin(sample_index: Path) -> None:
-    script = "\n".join([
-        ":help", "Who did Russia send?", ":sources", "What is his job?", ":reset",
-        "What is his job?", ":bogus", "", ":quit", "never asked",
-    ])
+    script = "\n".join(
+        [
+            ":help",
+            "Who did Russia send?",
+            ":sources",
+            "What is his job?",
+            ":reset",
+            "What is his job?",
+            ":bogus",
+            "",
+            ":quit",
+            "never asked",
+        ]
+    )
     result = run("repl", "--index-dir", str(sample_index), stdin=script)
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -1,0 +1,307 @@
+"""Verification of an LLM answer in code: what the model says must be in what it cites.
+
+Pure functions, no I/O and no model. The model's output is split into sentences; each
+keeps only the `[n]` markers that name a passage it was given (others are dropped); a
+sentence left without a marker is removed, and so is one whose numbers, dates or
+capitalized names do not occur in the passages it cites. The fixed no-answer phrase of
+`prompts/answer.md` means the model abstained. The checks are deliberately literal:
+a paraphrased name ("the United States" for "US") is removed, never guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# The sentence `prompts/answer.md` tells the model to reply with when the passages do not
+# answer; a constant, so that code and prompt can be checked against each other.
+NO_ANSWER = "The passages do not contain the answer."
+
+_MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+_LEADING_MARKERS = re.compile(r"^(?:\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\])+")
+_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.S | re.I)
+_BULLET = re.compile(r"^[ \t]*(?:[-*•]|\d{1,2}[.)])[ \t]+", re.M)
+_LABEL = re.compile(r"^\s*(?:final\s+)?answer\s*:\s*", re.I)
+_EMPHASIS = re.compile(r"\*\*|__|`")
+_NAMED_MARKER = re.compile(r"\[\s*(?:passage|source|doc(?:ument)?)\s*#?\s*(\d+)\s*\]", re.I)
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
+
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        _words(
+            "zero _ two three four five six seven eight nine ten eleven twelve thirteen "
+            "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
+        )
+    )
+    if word != "_"  # "one" is a pronoun as often as a number
+} | {w: 10 * i for i, w in enumerate(_words("thirty forty fifty sixty seventy eighty ninety"), 3)}
+_WORD = re.compile(r"[^\W_]+(?:[’'.\-][^\W_]+)*", re.UNICODE)
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [("January", "Jan"), ("February", "Feb"), ("March", "Mar"), ("April", "Apr"),
+         ("May",), ("June", "Jun"), ("July", "Jul"), ("August", "Aug"),
+         ("September", "Sept", "Sep"), ("October", "Oct"), ("November", "Nov"),
+         ("December", "Dec")],
+        start=1,
+    )
+    for name in names
+}
+_MONTH_ALT = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE = re.compile(
+    rf"(?:\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?)?\b({_MONTH_ALT})\b\.?"
+    rf"(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?\b)?(?:,?\s+(\d{{4}})\b)?"
+)
+
+# Lower-case particles that belong inside a name: "Mohamed bin Zayed", "Ursula von der Leyen".
+_CONNECTORS = frozenset(_words("bin ibn al el de del della da di van von der den du la le"))
+# Capitalized words that are not names: titles and common sentence words. Stripped from
+# the ends of a run of capitalized words before the run is looked up.
+_COMMON = frozenset(
+    _words(
+        """a an the and or but if of at by for with about to from in on into over under as
+    this that these those it its they their there he she his her we our you your i me my
+    mr mrs ms dr prof sir madam president presidential vice prime minister ministers deputy
+    secretary chancellor premier sheikh king queen prince princess emperor pope general gen
+    colonel col chief envoy ambassador senator sen representative rep governor gov mayor
+    spokesman spokeswoman spokesperson official officials foreign defence defense interior
+    state federal national according however also yes no both after before during despite
+    while although meanwhile overall addition other then so not only"""
+    )
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One kept sentence: as written (valid markers only) and without its markers."""
+
+    text: str
+    plain: str
+    markers: tuple[int, ...]  # valid passage numbers, 1-based, in order of first use
+
+
+@dataclass(frozen=True)
+class Verification:
+    claims: tuple[Claim, ...]
+    removed: tuple[str, ...]
+    abstained: bool
+
+    @property
+    def unsupported(self) -> bool:
+        """Nothing supported remains and the model did not abstain."""
+        return not self.abstained and not self.claims
+
+
+# -- splitting ------------------------------------------------------------------------------
+def clean_output(raw: str) -> str:
+    """The model's output without reasoning blocks (`<think>…</think>`) and emphasis marks,
+    with "[Passage 2]"-style markers written as "[2]"."""
+    text = _EMPHASIS.sub("", _THINK.sub("", raw))
+    return _NAMED_MARKER.sub(r"[\1]", text).strip()
+
+
+def marker_numbers(text: str) -> list[int]:
+    """Every passage number cited in `text`, in order: "[1] … [2, 3]" → [1, 2, 3]."""
+    return [int(n) for group in _MARKER.findall(text) for n in re.split(r"[,;]", group)]
+
+
+def strip_markers(text: str) -> str:
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", _MARKER.sub("", text)).strip()
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of the model's output; markers that open a sentence go to the one before."""
+    from index import split_spans
+
+    text = _BULLET.sub("", text)
+    sentences: list[str] = []
+    for start, end in split_spans(text):
+        sentence = text[start:end]
+        lead = _LEADING_MARKERS.match(sentence)
+        if lead and sentences:
+            sentences[-1] = f"{sentences[-1]} {lead.group(0).strip()}"
+            sentence = sentence[lead.end() :].strip()
+        sentence = _LABEL.sub("", sentence).strip()
+        if sentence:
+            sentences.append(sentence)
+    return sentences
+
+
+def keep_markers(sentence: str, count: int) -> str:
+    """`sentence` with each marker cut down to the passage numbers 1..count ("[1][2]")."""
+
+    def replace(match: re.Match[str]) -> str:
+        numbers = [int(n) for n in re.split(r"[,;]", match.group(1))]
+        return "".join(f"[{n}]" for n in dict.fromkeys(numbers) if 1 <= n <= count)
+
+    kept = _MARKER.sub(replace, sentence)
+    kept = re.sub(r"\s+(?=[.,;:!?]|$)", "", re.sub(r"[ \t]{2,}", " ", kept))
+    return kept.strip()
+
+
+def is_no_answer(text: str) -> bool:
+    """True when `text` is the fixed no-answer phrase (case, punctuation and markers aside)."""
+    return _phrase_key(strip_markers(text)) == _phrase_key(NO_ANSWER)
+
+
+def _phrase_key(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9]+", text.lower().replace("’", "'")))
+
+
+# -- facts ----------------------------------------------------------------------------------
+def numbers(text: str) -> set[str]:
+    """Numbers in `text`, normalized: "4,600" → "4600", "07" → "7", "seventeen" → "17"."""
+    found = set()
+    for match in _NUMBER.finditer(text):
+        token = match.group(0).replace(",", "")
+        found.add(str(int(token)) if token.isdigit() else token)
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if word in _NUMBER_WORDS:
+            found.add(str(_NUMBER_WORDS[word]))
+    return found
+
+
+def dates(text: str) -> set[tuple[int, int | None, int | None]]:
+    """(month, day, year) of each date naming a month: "February 1", "1 Feb 2022"."""
+    found = set()
+    for match in _DATE.finditer(text):
+        day_before, month, day_after, year = match.groups()
+        day = day_before or day_after
+        found.add((_MONTHS[month], int(day) if day else None, int(year) if year else None))
+    return found
+
+
+def names(text: str) -> list[tuple[str, ...]]:
+    """Capitalized names in `text`, each as the spellings that would support it.
+
+    A name is a run of capitalized words ("Igor Kostyukov", "Mohamed bin Zayed Al Nahyan")
+    cut at titles and common words ("Deputy Prime Minister Oleksii Kuleba" → "Oleksii
+    Kuleba"); months are left to `dates`. The sentence-initial word is capitalized anyway:
+    alone it is ignored, and a name it starts may also be supported without it.
+    """
+    tokens = list(_WORD.finditer(text))
+    runs: list[tuple[list[str], bool]] = []  # (words, starts the sentence)
+    current: list[str] = []
+    initial = False
+    previous_end = 0
+    for index, match in enumerate(tokens):
+        word = match.group(0)
+        adjacent = bool(current) and not text[previous_end : match.start()].strip()
+        capital = word[0].isupper() and word not in _MONTHS
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        connector = (
+            word.lower() in _CONNECTORS and following is not None
+            and following.group(0)[0].isupper()
+            and not text[match.end() : following.start()].strip()
+        )
+        if adjacent and (capital or connector):
+            current.append(word)
+        else:
+            if current:
+                runs.append((current, initial))
+            current, initial = ([word], index == 0) if capital else ([], False)
+        previous_end = match.end()
+    if current:
+        runs.append((current, initial))
+    found: list[tuple[str, ...]] = []
+    for run, starts in runs:
+        segment: list[str] = []
+        first = True
+        for word in [*run, ""]:
+            if word and _plain(word) not in _COMMON:
+                segment.append(word)
+                continue
+            if segment and segment[-1].lower() in _CONNECTORS:
+                segment.pop()
+            if segment and segment[0].lower() in _CONNECTORS:
+                segment.pop(0)
+            at_start = starts and first and segment == run[: len(segment)]
+            if segment and at_start:
+                if len(segment) > 1:
+                    found.append((" ".join(segment), " ".join(segment[1:])))
+            elif segment:
+                found.append((" ".join(segment),))
+            segment, first = [], False
+    return found
+
+
+def _plain(word: str) -> str:
+    return re.sub(r"['’]s$", "", word.lower()).replace(".", "")
+
+
+def _name_key(text: str) -> str:
+    """Lower-case words without possessives or dots, space-separated and padded."""
+    text = re.sub(r"['’]s\b", "", text.lower()).replace(".", "")
+    words = re.findall(r"[^\W_]+", text)
+    return " " + " ".join(words) + " "
+
+
+def missing_facts(claim: str, sources: Sequence[str]) -> list[str]:
+    """The numbers, dates and names of `claim` that occur in none of `sources`."""
+    source = "\n".join(sources)
+    missing: list[str] = []
+    have_numbers = numbers(source)
+    missing += sorted(n for n in numbers(claim) if n not in have_numbers)
+    have_dates = dates(source)
+    for month, day, year in sorted(dates(claim), key=str):
+        if not any(
+            m == month and day in (None, d) and year in (None, y) for m, d, y in have_dates
+        ):
+            missing.append(f"date {month}/{day or '-'}/{year or '-'}")
+    key = _name_key(source)
+    missing += [
+        spellings[0] for spellings in names(claim)
+        if not any(_name_key(name) in key for name in spellings)
+    ]
+    return missing
+
+
+# -- the verification -----------------------------------------------------------------------
+def verify(raw: str, sources: Sequence[str]) -> Verification:
+    """Check an answer against the passages it was given (`sources[n - 1]` is passage n)."""
+    text = clean_output(raw)
+    if is_no_answer(text):
+        return Verification((), (), abstained=True)
+    claims: list[Claim] = []
+    removed: list[str] = []
+    said_no_answer = False
+    for sentence in split_sentences(text):
+        if is_no_answer(sentence):
+            said_no_answer = True
+            continue
+        kept = keep_markers(sentence, len(sources))
+        plain = strip_markers(kept)
+        if not re.search(r"[^\W\d_]", plain):
+            continue  # a stray marker or list number, not a claim
+        cited = tuple(dict.fromkeys(marker_numbers(kept)))
+        if not cited or missing_facts(plain, [sources[n - 1] for n in cited]):
+            removed.append(strip_markers(sentence))
+            continue
+        claims.append(Claim(kept, plain, cited))
+    return Verification(tuple(claims), tuple(removed), abstained=said_no_answer and not claims)
+
+
+def best_sentence(
+    claim: str, text: str, spans: Sequence[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """The span of `text` sharing the most terms with `claim` (the earliest on a tie)."""
+    from index import terms
+
+    wanted = set(terms(claim))
+    best: tuple[int, int] | None = None
+    best_score = -1
+    for start, end in spans:
+        score = len(wanted & set(terms(text[start:end])))
+        if score > best_score:
+            best, best_score = (start, end), score
+    return best

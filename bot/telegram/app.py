@@ -1,0 +1,224 @@
+"""The Telegram application: built in one function, run by `run_telegram`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+import prompts
+from bot.telegram import handlers
+from bot.telegram.access import AccessPolicy, RateLimiter
+from bot.telegram.redact import redact_logs
+from bot.telegram.state import STATE_KEY, BotState, get_state
+
+if TYPE_CHECKING:
+    from bot.chain import Answerer
+    from index import BuildSummary, Settings
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+NO_TOKEN = "set TELEGRAM_BOT_TOKEN to the token @BotFather gave your bot to run the Telegram bot"
+
+
+class MissingTokenError(ValueError):
+    """No bot token in the settings."""
+
+
+def bot_token(settings: Settings) -> str:
+    secret = settings.telegram_bot_token
+    token = secret.get_secret_value().strip() if secret is not None else ""
+    if not token:
+        raise MissingTokenError(NO_TOKEN)
+    return token
+
+
+def api_urls(api_url: str | None) -> tuple[str, str] | None:
+    """(base_url, base_file_url) for a self-hosted Bot API server at `api_url`."""
+    if not api_url:
+        return None
+    root = api_url.rstrip("/")
+    return f"{root}/bot", f"{root}/file/bot"
+
+
+def command_list() -> list[BotCommand]:
+    """The command menu, from `prompts/tg_commands.md` ("name - description" lines)."""
+    commands = []
+    for line in prompts.load("tg_commands").splitlines():
+        name, sep, description = line.partition(" - ")
+        if sep:
+            commands.append(BotCommand(name.strip(), description.strip()))
+    return commands
+
+
+async def _post_init(application: Application) -> None:  # type: ignore[type-arg]
+    state = get_state(application)
+    if state.policy.open:
+        log.warning("NEWSQA_TELEGRAM_ALLOWED is empty: the bot answers everyone who finds it")
+    else:
+        log.info("allow-list: %d user or chat id(s)", len(state.policy.allowed))
+    await application.bot.set_my_commands(command_list())
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(state.executor, state.answerer.warm)
+    log.info("bot @%s ready", application.bot.username)
+
+
+async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+    state = get_state(application)
+    state.executor.shutdown(wait=False, cancel_futures=True)
+    for undo in state.undo:
+        undo()
+
+
+def build_application(
+    settings: Settings,
+    answerer: Answerer | None = None,
+    *,
+    build: Callable[[], BuildSummary] | None = None,
+    typing_every_s: float = 4.0,
+    answer_timeout_s: float | None = None,
+) -> Application:  # type: ignore[type-arg]
+    """The bot, wired: handlers, rate limiter, error handler, shared state in bot_data.
+
+    `answerer` defaults to the real one for `settings` (index problems raise with
+    one-line messages); `build` defaults to an incremental `build_index` that reuses the
+    answerer's embedding model; `answer_timeout_s` overrides the setting.
+    Raises `MissingTokenError` without a token.
+    """
+    token = bot_token(settings)
+    undo_redaction = redact_logs(token)
+    if answerer is None:
+        from bot.components import build_answerer
+
+        answerer = build_answerer(settings)
+    if build is None:
+        from index import build_index
+
+        embedder = answerer.embedder
+
+        def build() -> BuildSummary:
+            return build_index(settings, embedder=embedder)
+
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .rate_limiter(AIORateLimiter(max_retries=2))
+        .concurrent_updates(True)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+    )
+    urls = api_urls(settings.telegram_api_url)
+    if urls is not None:
+        builder = builder.base_url(urls[0]).base_file_url(urls[1])
+    application = builder.build()
+
+    limit = settings.telegram_max_question_chars or settings.max_question_chars
+    timeout = answer_timeout_s or settings.telegram_answer_timeout_s
+    application.bot_data[STATE_KEY] = BotState(
+        settings=settings,
+        answerer=answerer,
+        policy=AccessPolicy.of(settings.telegram_allowed, settings.telegram_admins),
+        limiter=RateLimiter(settings.telegram_rate_per_minute),
+        executor=ThreadPoolExecutor(
+            max_workers=settings.telegram_workers,
+            thread_name_prefix="newsqa-answer",
+        ),
+        build=build,
+        answer_timeout_s=float(timeout),  # type: ignore[arg-type]
+        max_question_chars=int(limit),  # type: ignore[call-overload]
+        typing_every_s=typing_every_s,
+        undo=[undo_redaction],
+    )
+
+    private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
+    new_message = filters.UpdateType.MESSAGE
+    application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
+    application.add_handlers(
+        [
+            CommandHandler("start", handlers.start),
+            CommandHandler("help", handlers.help_command),
+            CommandHandler("status", handlers.status),
+            CommandHandler("reset", handlers.reset),
+            CommandHandler("sources", handlers.sources),
+            CommandHandler("ask", handlers.ask),
+            CommandHandler("reindex", handlers.reindex),
+            CallbackQueryHandler(handlers.source_button, pattern=f"^{handlers.SOURCE_PREFIX}:"),
+            MessageHandler(
+                new_message & private & filters.TEXT & ~filters.COMMAND, handlers.private_text
+            ),
+            MessageHandler(
+                new_message & groups & filters.TEXT & ~filters.COMMAND, handlers.group_text
+            ),
+            MessageHandler(new_message & private & filters.COMMAND, handlers.unknown_command),
+            MessageHandler(
+                new_message & private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.not_text
+            ),
+        ]
+    )
+    application.add_error_handler(handlers.on_error)
+    return application
+
+
+def webhook_secret(token: str, configured: str | None = None) -> str:
+    """The X-Telegram-Bot-Api-Secret-Token value: NEWSQA_TELEGRAM_WEBHOOK_SECRET, or one
+    derived from the bot token so that it stays the same across restarts."""
+    if configured:
+        return configured
+    return hashlib.sha256(f"newsqa-webhook:{token}".encode()).hexdigest()[:48]
+
+
+def run_telegram(
+    settings: Settings, webhook_url: str | None = None, port: int | None = None
+) -> int:
+    """`newsqa telegram`: run the bot until SIGINT/SIGTERM; long polling unless
+    `webhook_url` is given. Returns the exit code (2 without a token or an index)."""
+    from index import IndexMissingError, IndexProblem, ModelNotFoundError
+
+    try:
+        application = build_application(settings)
+    except MissingTokenError as exc:
+        print(f"newsqa: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (IndexMissingError, ModelNotFoundError) as exc:
+        print(f"newsqa: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except IndexProblem as exc:
+        print(f"newsqa: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    updates = [Update.MESSAGE, Update.CALLBACK_QUERY]
+    if webhook_url:
+        token = bot_token(settings)
+        application.run_webhook(
+            listen=settings.telegram_webhook_listen,
+            port=port or settings.telegram_webhook_port,
+            url_path=urlparse(webhook_url).path.lstrip("/"),
+            webhook_url=webhook_url,
+            secret_token=webhook_secret(
+                token,
+                settings.telegram_webhook_secret.get_secret_value()
+                if settings.telegram_webhook_secret
+                else None,
+            ),
+            allowed_updates=updates,
+        )
+    else:
+        application.run_polling(allowed_updates=updates)
+    return EXIT_OK

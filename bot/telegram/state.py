@@ -1,0 +1,94 @@
+"""What the handlers share, kept in `application.bot_data` (never in module globals)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from weakref import WeakValueDictionary
+
+from bot.answer import Answer, Citation
+from bot.retrieve import Candidate
+from bot.telegram.access import AccessPolicy, RateLimiter
+
+if TYPE_CHECKING:
+    from telegram.ext import CallbackContext
+
+    from bot.chain import Answerer
+    from index import BuildSummary, Settings
+
+STATE_KEY = "newsqa"
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Bounded(Generic[K, V]):
+    """A dict that forgets its oldest entries beyond `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def get(self, key: K) -> V | None:
+        return self._items.get(key)
+
+    def pop(self, key: K) -> V | None:
+        return self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What a "Source N" button shows, kept so pressing it never re-runs the question."""
+
+    citations: list[Citation]
+    candidates: list[Candidate]
+
+
+@dataclass
+class BotState:
+    settings: Settings
+    answerer: Answerer
+    policy: AccessPolicy
+    limiter: RateLimiter
+    executor: ThreadPoolExecutor
+    build: Callable[[], BuildSummary]
+    answer_timeout_s: float = 30.0
+    max_question_chars: int = 1000
+    typing_every_s: float = 4.0
+    sources: Bounded[str, Sources] = field(default_factory=lambda: Bounded(2000))
+    last_answers: Bounded[str, Answer] = field(default_factory=lambda: Bounded(10_000))
+    reindexing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _locks: WeakValueDictionary[str, asyncio.Lock] = field(default_factory=WeakValueDictionary)
+    undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def keep_sources(self, citations: list[Citation], candidates: list[Candidate]) -> str:
+        """Store an answer's sources; the returned key goes into the buttons' callback data."""
+        key = secrets.token_hex(6)
+        self.sources.put(key, Sources(list(citations), list(candidates)))
+        return key
+
+    def lock_for(self, conversation: str) -> asyncio.Lock:
+        """One lock per conversation: its questions are answered in order."""
+        lock = self._locks.get(conversation)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[conversation] = lock
+        return lock
+
+
+def get_state(holder: CallbackContext[Any, Any, Any, Any] | Any) -> BotState:
+    """The shared state of a context's (or an application's) bot."""
+    return holder.bot_data[STATE_KEY]  # type: ignore[no-any-return]
