@@ -38,7 +38,11 @@ test: install-test
 	$(BIN)/ruff check bot index prompts tests
 	$(BIN)/python -m pytest
 
-bench: install-test
+$(VENV)/.bench-extras: $(BIN)/newsqa
+	$(PIP) install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench-extras
 	$(BIN)/python -m bench
 
 clean:

@@ -34,6 +34,7 @@ class _State:
     reading: Reading | None = None
     on_token: Callable[[str], None] | None = None
     llm_result: Any = None
+    hint: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
@@ -119,6 +120,8 @@ class Answerer:
 
             standalone = llm_condense(self.llm, history, state.question)
         state.standalone = standalone or rewrite(state.question, history)
+        if history and state.standalone != state.question:  # a follow-up: look where we were
+            state.hint = list(history[-1].passages)
         state.snapshot = self.index.get()
         return state
 
@@ -133,6 +136,7 @@ class Answerer:
             self.settings.top_k,
             self.settings.candidates_k,
             self.settings.rrf_k,
+            state.hint,
         )
         state.timings["retrieve"] = (time.perf_counter() - began) * 1000
         return state
@@ -219,8 +223,17 @@ class Answerer:
         if state.conversation is not None:
             self.last[state.conversation] = state.retrieval
             quote = answer.citations[0].quote if answer.citations else None
+            cited = tuple(
+                c.passage.id
+                for c in state.retrieval.candidates
+                if any(
+                    x.article_id == c.passage.article_id
+                    and c.passage.start <= x.start < c.passage.end
+                    for x in answer.citations
+                )
+            )
             self.conversations.add(
                 state.conversation,
-                Turn(state.question, state.standalone, answer.short_answer, quote),
+                Turn(state.question, state.standalone, answer.short_answer, quote, cited),
             )
         return answer

@@ -32,6 +32,7 @@ class Turn:
     standalone: str
     short_answer: str | None
     quote: str | None
+    passages: tuple[str, ...] = ()  # ids of the passages the answer cited: a retrieval hint
 
 
 @dataclass

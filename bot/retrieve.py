@@ -71,11 +71,19 @@ def retrieve(
     top_k: int,
     pool: int,
     rrf_k: int = 60,
+    hint: list[str] | None = None,
 ) -> Retrieval:
-    """The `top_k` passages for `query` (whose embedding is `vector`)."""
+    """The `top_k` passages for `query` (whose embedding is `vector`).
+
+    `hint`: passages the previous turn of a conversation cited; they join the fusion as a
+    third ranking, so a follow-up can find them without being limited to them.
+    """
     dense = snapshot.dense_search(vector, pool)
     lexical = snapshot.lexical_search(query, pool)
-    fused = rrf([[pid for pid, _ in dense], [pid for pid, _ in lexical]], rrf_k)
+    rankings = [[pid for pid, _ in dense], [pid for pid, _ in lexical]]
+    if hint:
+        rankings.append(list(hint))
+    fused = rrf(rankings, rrf_k)
     order = sorted(fused, key=lambda pid: -fused[pid])[: top_k * 2]
     passages = snapshot.passages(order)
     articles = snapshot.articles([p.article_id for p in passages.values()])

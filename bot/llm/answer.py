@@ -86,8 +86,10 @@ def llm_answer(
     try:
         return _verified(raw, passages)
     except Exception as exc:  # a bug here must not cost the user the extractive answer
-        log.warning("LLM answer failed (verification error: %s); using the extractive answer",
-                    type(exc).__name__)
+        log.warning(
+            "LLM answer failed (verification error: %s); using the extractive answer",
+            type(exc).__name__,
+        )
         return None
 
 
@@ -123,14 +125,13 @@ def cite(
             quote = (p.candidate.article.id, p.start + start, p.start + end)
             quotes[n] = quote
             numbering.setdefault(quote, len(numbering) + 1)
-        sentences.append(_MARKER.sub(lambda m, q=quotes: f"[{numbering[q[int(m[1])]]}]",
-                                     claim.text))
+        sentences.append(
+            _MARKER.sub(lambda m, q=quotes: f"[{numbering[q[int(m[1])]]}]", claim.text)
+        )
     return " ".join(sentences), list(numbering)
 
 
-def _stream(
-    llm: BaseChatModel, messages: list[Any], on_token: Callable[[str], None]
-) -> str:
+def _stream(llm: BaseChatModel, messages: list[Any], on_token: Callable[[str], None]) -> str:
     parts = []
     for chunk in llm.stream(messages):
         piece = _text(chunk.content)

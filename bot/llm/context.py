@@ -108,7 +108,8 @@ def build_messages(question: str, passages: Sequence[Passage]) -> list[BaseMessa
     from langchain_core.messages import HumanMessage, SystemMessage
 
     user = prompts.render(
-        "answer_passages", passages=format_passages(passages),
+        "answer_passages",
+        passages=format_passages(passages),
         question=defuse(" ".join(question.split())),
     )
     return [SystemMessage(prompts.load("answer")), HumanMessage(user)]

@@ -28,7 +28,6 @@ _NAMED_MARKER = re.compile(r"\[\s*(?:passage|source|doc(?:ument)?)\s*#?\s*(\d+)\
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 
 
-
 def _words(text: str) -> list[str]:
     return text.split()
 
@@ -49,10 +48,20 @@ _WORD = re.compile(r"[^\W_]+(?:[’'.\-][^\W_]+)*", re.UNICODE)
 _MONTHS = {
     name: number
     for number, names in enumerate(
-        [("January", "Jan"), ("February", "Feb"), ("March", "Mar"), ("April", "Apr"),
-         ("May",), ("June", "Jun"), ("July", "Jul"), ("August", "Aug"),
-         ("September", "Sept", "Sep"), ("October", "Oct"), ("November", "Nov"),
-         ("December", "Dec")],
+        [
+            ("January", "Jan"),
+            ("February", "Feb"),
+            ("March", "Mar"),
+            ("April", "Apr"),
+            ("May",),
+            ("June", "Jun"),
+            ("July", "Jul"),
+            ("August", "Aug"),
+            ("September", "Sept", "Sep"),
+            ("October", "Oct"),
+            ("November", "Nov"),
+            ("December", "Dec"),
+        ],
         start=1,
     )
     for name in names
@@ -200,7 +209,8 @@ def names(text: str) -> list[tuple[str, ...]]:
         capital = word[0].isupper() and word not in _MONTHS
         following = tokens[index + 1] if index + 1 < len(tokens) else None
         connector = (
-            word.lower() in _CONNECTORS and following is not None
+            word.lower() in _CONNECTORS
+            and following is not None
             and following.group(0)[0].isupper()
             and not text[match.end() : following.start()].strip()
         )
@@ -254,13 +264,12 @@ def missing_facts(claim: str, sources: Sequence[str]) -> list[str]:
     missing += sorted(n for n in numbers(claim) if n not in have_numbers)
     have_dates = dates(source)
     for month, day, year in sorted(dates(claim), key=str):
-        if not any(
-            m == month and day in (None, d) and year in (None, y) for m, d, y in have_dates
-        ):
+        if not any(m == month and day in (None, d) and year in (None, y) for m, d, y in have_dates):
             missing.append(f"date {month}/{day or '-'}/{year or '-'}")
     key = _name_key(source)
     missing += [
-        spellings[0] for spellings in names(claim)
+        spellings[0]
+        for spellings in names(claim)
         if not any(_name_key(name) in key for name in spellings)
     ]
     return missing
