@@ -174,50 +174,29 @@ class Answerer:
         reading, snapshot = state.reading, state.snapshot
         assert reading is not None and snapshot is not None and state.retrieval is not None
         llm = state.llm_result
-        if llm is not None and llm.abstained:
-            answer = Answer(
-                id=state.id,
-                question=state.question,
-                standalone_question=state.standalone,
-                answer=prompts.load("abstain"),
-                abstained=True,
-                mode="llm",
-            )
-        elif llm is not None:
+        mode = "llm" if llm is not None else "extractive"
+        text, citations, short = prompts.load("abstain"), [], None
+        if llm is not None and not llm.abstained:
             articles = snapshot.articles([q[0] for q in llm.citations])
-            answer = Answer(
-                id=state.id,
-                question=state.question,
-                standalone_question=state.standalone,
-                answer=llm.text,
-                abstained=False,
-                mode="llm",
-                citations=resolve(llm.citations, articles, reading.support),
-            )
-        elif reading.abstained or not reading.quotes:
-            answer = Answer(
-                id=state.id,
-                question=state.question,
-                standalone_question=state.standalone,
-                answer=prompts.load("abstain"),
-                abstained=True,
-            )
-        else:
+            citations = resolve(llm.citations, articles, reading.support)
+            text = llm.text
+        elif llm is None and not reading.abstained and reading.quotes:
             articles = snapshot.articles([q[0] for q in reading.quotes])
             citations = resolve(reading.quotes, articles, reading.support, reading.highlight)
-            short = None
+            text = answer_text(citations)
             if reading.highlight is not None:
-                aid, start, end = reading.highlight
-                short = articles[aid].text[start:end]
-            answer = Answer(
-                id=state.id,
-                question=state.question,
-                standalone_question=state.standalone,
-                answer=answer_text(citations),
-                abstained=False,
-                short_answer=short,
-                citations=citations,
-            )
+                article_id, start, end = reading.highlight
+                short = articles[article_id].text[start:end]
+        answer = Answer(
+            id=state.id,
+            question=state.question,
+            standalone_question=state.standalone,
+            answer=text,
+            abstained=not citations,
+            mode=mode,
+            short_answer=short,
+            citations=citations,
+        )
         state.timings["total"] = (time.perf_counter() - state.started) * 1000
         answer.timings_ms = {k: round(v, 1) for k, v in state.timings.items()}
         if state.conversation is not None:

@@ -31,13 +31,13 @@ class Weights:
     the held-out odd half (see BENCHMARKS.md).
     """
 
-    dense: float = 3.03
-    overlap: float = 3.11
-    cover: float = 0.0
+    dense: float = 3.28
+    overlap: float = 3.12
+    cover: float = 0.21
     type_hit: float = -0.13
-    type_miss: float = -1.27
-    rank: float = 1.11
-    bias: float = -5.68
+    type_miss: float = -1.18
+    rank: float = 0.75
+    bias: float = -5.73
 
 
 FEATURES = ("dense", "overlap", "cover", "type_hit", "type_miss", "rank")

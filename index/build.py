@@ -185,11 +185,14 @@ def _write_generation(
         work: list[tuple[Article, Passage]] = []
         by_article: dict[str, list[Passage]] = {}
         for article in to_embed:
+            # The title is embedded with each passage: leave it room in the model's window.
+            title_tokens = embedder.count_tokens([_title_prefix(article)])[0]
+            budget = min(settings.chunk_max_tokens, embedder.max_tokens - 2 - title_tokens)
             passages = chunk_article(
                 article.id,
                 article.text,
                 embedder.count_tokens,
-                settings.chunk_max_tokens,
+                max(8, budget),
                 settings.chunk_overlap_sentences,
             )
             by_article[article.id] = passages
@@ -234,8 +237,8 @@ def _embed_group(
     texts, spans = [], []
     for article, passage in group:
         prefix = _title_prefix(article)
-        shift = len(prefix) - passage.start
-        texts.append(prefix + article.text[passage.start : passage.end])
+        shift = len(prefix) - passage.core_start  # only the core is embedded
+        texts.append(prefix + article.text[passage.core_start : passage.end])
         spans.append([(s + shift, e + shift) for s, e in passage.sentences])
     encoded = embedder.encode_passages(texts, spans)
     metadatas = []

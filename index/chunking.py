@@ -1,9 +1,10 @@
 """Sentence-aware passages with character offsets into their article.
 
-Sentences are packed greedily into passages of at most `max_tokens` model tokens;
-consecutive passages of one article share `overlap` sentences. Every sentence belongs
-to exactly one passage (the first that holds it): that passage's forward pass gives
-the sentence its vector, so no token is embedded twice for the reader.
+Sentences are packed greedily into disjoint *cores* of at most `max_tokens` model
+tokens. Each passage is its core plus the `overlap` sentences before it, so neighbours
+share context for BM25, for the reader and for display; but only the core is embedded,
+and every sentence belongs to exactly one core, whose forward pass gives the sentence
+its vector. So overlap costs no embedding time: no token is embedded twice.
 """
 
 from __future__ import annotations
@@ -20,27 +21,38 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 class Passage:
     article_id: str
     seq: int  # position within the article
-    start: int
+    start: int  # where the passage begins, overlap included
     end: int
     sentences: tuple[tuple[int, int], ...]  # spans owned by this passage (absolute)
+
+    @property
+    def core_start(self) -> int:
+        """Where the embedded part begins (the first sentence this passage owns)."""
+        return self.sentences[0][0]
 
     @property
     def id(self) -> str:
         return f"{self.article_id}#{self.seq}"
 
 
-def sentence_spans(text: str, count_tokens: TokenCounter, max_tokens: int) -> list[tuple[int, int]]:
-    """Sentence spans of `text`, with over-long sentences cut to fit `max_tokens`."""
+def sentence_spans(
+    text: str, count_tokens: TokenCounter, max_tokens: int
+) -> tuple[list[tuple[int, int]], list[int]]:
+    """Sentence spans of `text` and their token counts; over-long sentences are cut."""
     spans = split_spans(text)
     counts = count_tokens([text[s:e] for s, e in spans])
     out: list[tuple[int, int]] = []
+    out_counts: list[int] = []
     for (start, end), tokens in zip(spans, counts, strict=True):
         if tokens <= max_tokens:
             out.append((start, end))
+            out_counts.append(tokens)
             continue
         max_chars = max(16, int((end - start) * max_tokens / tokens * 0.8))
-        out.extend(hard_split(text, start, end, max_chars))
-    return out
+        pieces = hard_split(text, start, end, max_chars)
+        out.extend(pieces)
+        out_counts.extend(count_tokens([text[a:b] for a, b in pieces]))
+    return out, out_counts
 
 
 def chunk_article(
@@ -51,23 +63,19 @@ def chunk_article(
     overlap: int = 1,
 ) -> list[Passage]:
     """Split one article into passages; offsets satisfy `text[p.start:p.end]`."""
-    spans = sentence_spans(text, count_tokens, max_tokens)
+    spans, tokens = sentence_spans(text, count_tokens, max_tokens)
     if not spans:
         return []
-    tokens = count_tokens([text[s:e] for s, e in spans])
     passages: list[Passage] = []
-    owned_until = 0  # sentences before this index already belong to a passage
     first = 0
     while first < len(spans):
-        last = first
-        total = tokens[first]
+        last, total = first, tokens[first]
         while last + 1 < len(spans) and total + tokens[last + 1] <= max_tokens:
             last += 1
             total += tokens[last]
-        owned = tuple(spans[max(first, owned_until) : last + 1])
-        passages.append(Passage(article_id, len(passages), spans[first][0], spans[last][1], owned))
-        owned_until = last + 1
-        if last + 1 >= len(spans):
-            break
-        first = max(first + 1, last + 1 - overlap)
+        start = spans[max(0, first - overlap)][0]
+        passages.append(
+            Passage(article_id, len(passages), start, spans[last][1], tuple(spans[first : last + 1]))
+        )
+        first = last + 1
     return passages

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     top_k: int = Field(default=4, ge=1, le=50)
     candidates_k: int = Field(default=20, ge=1, le=200)
     rrf_k: int = Field(default=60, ge=1)
-    abstain_threshold: float = Field(default=0.23, ge=0.0, le=1.0)
+    abstain_threshold: float = Field(default=0.2, ge=0.0, le=1.0)
     max_quote_sentences: int = Field(default=2, ge=1, le=5)
     max_question_chars: int = Field(default=1000, ge=10)
 
