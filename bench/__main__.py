@@ -189,7 +189,7 @@ def main() -> int:
         "| balanced acc. |",
         "|---|---|---|---|---|",
     ]
-    for t in (0.0, 0.1, 0.15, 0.2, threshold, 0.3, 0.4, 0.5):
+    for t in sorted({0.0, 0.1, 0.15, 0.2, threshold, 0.3, 0.4, 0.5}):
         q = quality(ours[1::2], odd, t)
         answered = statistics.mean(
             r["support"] >= t

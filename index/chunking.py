@@ -75,7 +75,9 @@ def chunk_article(
             total += tokens[last]
         start = spans[max(0, first - overlap)][0]
         passages.append(
-            Passage(article_id, len(passages), start, spans[last][1], tuple(spans[first : last + 1]))
+            Passage(
+                article_id, len(passages), start, spans[last][1], tuple(spans[first : last + 1])
+            )
         )
         first = last + 1
     return passages
