@@ -16,7 +16,7 @@ from typing import Any
 import prompts
 from bot.answer import Answer
 from bot.citations import answer_text, resolve
-from bot.conversation import ConversationStore, Turn, rewrite
+from bot.conversation import Conversations, ConversationStore, Turn, rewrite
 from bot.question import clean_question
 from bot.reader import Reading, Weights, read
 from bot.retrieve import Retrieval, retrieve
@@ -47,14 +47,14 @@ class Answerer:
         settings: Settings,
         index: IndexHandle,
         embedder: Embedder,
-        conversations: ConversationStore | None = None,
+        conversations: Conversations | None = None,
         weights: Weights | None = None,
         llm: Any = None,
     ) -> None:
         self.settings = settings
         self.index = index
         self.embedder = embedder
-        self.conversations = conversations or ConversationStore()
+        self.conversations = conversations if conversations is not None else ConversationStore()
         self.weights = weights or Weights()
         self.llm = llm  # a LangChain chat model, or None for extractive answers
         self._chain: Any = None

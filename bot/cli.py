@@ -127,16 +127,19 @@ def _with_index(command):
 @_with_index
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Articles, passages, model, location and last build of the index."""
-    from index import index_status
+    from index import ChromaTarget, open_snapshot
 
-    status = index_status(settings)
+    snapshot = open_snapshot(settings.index_dir, ChromaTarget.from_settings(settings))
+    status = snapshot.status()
     if args.json:
-        print(json.dumps({"ready": True, **status.__dict__}))
-        return EXIT_OK
+        reachable = snapshot.reachable()
+        print(json.dumps({"ready": reachable, "store_reachable": reachable, **status.__dict__}))
+        return EXIT_OK if reachable else EXIT_FAILED
     print(f"index:      {status.location} ({status.generation})")
     print(f"articles:   {status.articles}")
     print(f"passages:   {status.passages} ({status.sentences} sentences)")
     print(f"model:      {status.model}")
+    print(f"store:      {status.store}")
     print(f"built:      {status.built_at or 'unknown'}")
     print(f"newest article: {status.newest_published or 'no dates given'}")
     return EXIT_OK

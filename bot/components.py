@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from bot.chain import Answerer
-from bot.conversation import ConversationStore
-from index import Embedder, IndexHandle, Settings, open_snapshot
+from bot.conversation import Conversations, ConversationStore, SqliteConversationStore
+from index import Embedder, IndexHandle, Settings
 
 
 def build_answerer(
     settings: Settings,
     embedder: Embedder | None = None,
-    conversations: ConversationStore | None = None,
+    conversations: Conversations | None = None,
 ) -> Answerer:
     """The answering chain over the index named by `settings`.
 
     Raises `IndexMissingError` / `IndexCorruptError` (one-line messages) before any
     model is loaded when the index cannot be used.
     """
-    snapshot = open_snapshot(settings.index_dir)
+    handle = IndexHandle(settings)
+    snapshot = handle.get()
     embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
     if snapshot.model != embedder.name:
         from index import IndexProblem
@@ -26,9 +27,20 @@ def build_answerer(
             f"the index in {settings.index_dir} was built with {snapshot.model}, but the "
             f"settings name {embedder.name}; rebuild it with `newsqa index`"
         )
+    if conversations is None:
+        if settings.conversations_db is not None:
+            conversations = SqliteConversationStore(
+                settings.conversations_db,
+                settings.conversation_turns,
+                idle_seconds=settings.conversation_idle_s,
+            )
+        else:
+            conversations = ConversationStore(
+                settings.conversation_turns, idle_seconds=settings.conversation_idle_s
+            )
     llm = None
     if settings.llm_enabled:
         from bot.llm import build_llm
 
         llm = build_llm(settings)
-    return Answerer(settings, IndexHandle(settings), embedder, conversations, llm=llm)
+    return Answerer(settings, handle, embedder, conversations, llm=llm)

@@ -6,12 +6,15 @@ better-ranked one.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from index import ArticleRecord, PassageRecord, Snapshot
+from index import ArticleRecord, PassageRecord, Snapshot, StoreUnavailableError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,7 +81,11 @@ def retrieve(
     `hint`: passages the previous turn of a conversation cited; they join the fusion as a
     third ranking, so a follow-up can find them without being limited to them.
     """
-    dense = snapshot.dense_search(vector, pool)
+    try:
+        dense = snapshot.dense_search(vector, pool)
+    except StoreUnavailableError as exc:  # the Chroma server is down: BM25 still answers
+        log.warning("%s; answering from BM25 alone", exc)
+        dense = []
     lexical = snapshot.lexical_search(query, pool)
     rankings = [[pid for pid, _ in dense], [pid for pid, _ in lexical]]
     if hint:

@@ -27,6 +27,8 @@ _PUBLIC = {
     "IndexMissingError": "index.store",
     "IndexCorruptError": "index.store",
     "BuildLockedError": "index.store",
+    "StoreUnavailableError": "index.store",
+    "ChromaTarget": "index.store",
     "ArticleRecord": "index.docstore",
     "PassageRecord": "index.docstore",
     "SentenceRecord": "index.docstore",

@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from index.articles import Article, LoadResult, Problem, load_articles
 from index.chunking import Passage, chunk_article
@@ -24,19 +24,12 @@ from index.docstore import DocStore
 from index.embedding import Embedder, collection_slug
 from index.lexical import Lexical
 from index.settings import Settings
-from index.store import (
-    IndexCorruptError,
-    IndexDir,
-    IndexProblem,
-    chroma_client,
-    collection_name,
-)
+from index.store import ChromaTarget, IndexCorruptError, IndexDir, IndexProblem
 
 log = logging.getLogger(__name__)
 
 FORMAT = "1"
 DOCSTORE = "docstore.sqlite"
-CHROMA = "chroma"
 BM25 = "bm25"
 EMBED_GROUP = 256  # passages per progress step and per Chroma write
 
@@ -70,8 +63,10 @@ class BuildSummary:
 
 def build_meta(settings: Settings, embedder: Embedder) -> dict[str, str]:
     """What must match for a generation to be updated incrementally."""
+    target = ChromaTarget.from_settings(settings)
     return {
         "format": FORMAT,
+        "store": target.url or "embedded",
         "model": embedder.name,
         "model_slug": collection_slug(embedder.name),
         "chunk_max_tokens": str(settings.chunk_max_tokens),
@@ -139,12 +134,15 @@ def build_index(
             summary.generation = current.name
             summary.seconds = time.perf_counter() - started
             return summary
+        target = ChromaTarget.from_settings(settings)
         generation = index_dir.new_generation()
         try:
             if current is not None:
                 shutil.copytree(current, generation, dirs_exist_ok=True)
             _write_generation(
                 generation,
+                current,
+                target,
                 settings,
                 embedder,
                 wanted,
@@ -153,11 +151,14 @@ def build_index(
                 summary,
                 progress,
             )
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(generation, ignore_errors=True)
+            target.drop(wanted["model_slug"], [generation])
+            if target.url and not isinstance(exc, IndexProblem | OSError | KeyboardInterrupt):
+                raise target.unavailable(exc) from exc
             raise
         index_dir.publish(generation)
-        index_dir.prune()
+        target.drop(wanted["model_slug"], index_dir.prune())
         summary.generation = generation.name
     summary.seconds = time.perf_counter() - started
     return summary
@@ -165,6 +166,8 @@ def build_index(
 
 def _write_generation(
     generation: Path,
+    previous: Path | None,
+    target: ChromaTarget,
     settings: Settings,
     embedder: Embedder,
     meta: dict[str, str],
@@ -174,13 +177,18 @@ def _write_generation(
     progress: Progress | None,
 ) -> None:
     store = DocStore(generation / DOCSTORE)
-    client = chroma_client(generation / CHROMA)
+    client = target.client(generation)
     try:
         collection = client.get_or_create_collection(
-            collection_name(meta["model_slug"]), configuration={"hnsw": {"space": "cosine"}}
+            target.collection_name(meta["model_slug"], generation),
+            configuration={"hnsw": {"space": "cosine"}},
         )
         removed = store.delete_articles(to_remove)
-        if removed:
+        if target.url and previous is not None:
+            # A server generation starts empty: carry the unchanged vectors over.
+            old = client.get_collection(target.collection_name(meta["model_slug"], previous))
+            _copy_vectors(old, collection, skip=set(removed))
+        elif removed:
             collection.delete(ids=removed)
         work: list[tuple[Article, Passage]] = []
         by_article: dict[str, list[Passage]] = {}
@@ -225,6 +233,26 @@ def _write_generation(
         store.commit()
     finally:
         store.close()
+
+
+def _copy_vectors(source: Any, target: Any, skip: set[str], page: int = 1000) -> None:
+    """Copy records (vectors, documents, metadata) between collections, without `skip`."""
+    offset = 0
+    while True:
+        batch = source.get(
+            limit=page, offset=offset, include=["embeddings", "documents", "metadatas"]
+        )
+        if not batch["ids"]:
+            return
+        keep = [i for i, pid in enumerate(batch["ids"]) if pid not in skip]
+        if keep:
+            target.add(
+                ids=[batch["ids"][i] for i in keep],
+                embeddings=[batch["embeddings"][i] for i in keep],
+                documents=[batch["documents"][i] for i in keep],
+                metadatas=[batch["metadatas"][i] for i in keep],
+            )
+        offset += page
 
 
 def _title_prefix(article: Article) -> str:

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     articles_dir: Path = Path("data/articles")
     index_dir: Path = Path("data/index")
     chroma_url: str | None = None
+    chroma_headers: dict[str, str] = {}
     embedding_model: str | None = None
 
     # Optional LLM (unset: extractive answers).
@@ -81,6 +82,12 @@ class Settings(BaseSettings):
     abstain_threshold: float = Field(default=0.2, ge=0.0, le=1.0)
     max_quote_sentences: int = Field(default=2, ge=1, le=5)
     max_question_chars: int = Field(default=1000, ge=10)
+
+    # Conversations: turns kept, idle time before one is forgotten, and (optionally) a
+    # SQLite file shared by several bot processes.
+    conversation_turns: int = Field(default=6, ge=1, le=50)
+    conversation_idle_s: float = Field(default=3600.0, gt=0)
+    conversations_db: Path | None = None
 
     @field_validator("telegram_allowed", "telegram_admins", mode="before")
     @classmethod

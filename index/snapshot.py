@@ -14,16 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from index.build import BM25, CHROMA, DOCSTORE
+from index.build import BM25, DOCSTORE
 from index.docstore import ArticleRecord, DocStore, PassageRecord, SentenceRecord
 from index.lexical import Lexical
 from index.settings import Settings
 from index.store import (
+    ChromaTarget,
     IndexCorruptError,
     IndexDir,
     IndexMissingError,
-    chroma_client,
-    collection_name,
+    IndexProblem,
 )
 
 
@@ -37,14 +37,16 @@ class IndexStatus:
     built_at: str | None
     generation: str
     newest_published: str | None
+    store: str
 
 
 class Snapshot:
     """One complete generation, read-only: dense search, BM25, texts and sentences."""
 
-    def __init__(self, path: Path, location: Path) -> None:
+    def __init__(self, path: Path, location: Path, target: ChromaTarget | None = None) -> None:
         self.path = path
         self.location = location
+        self.target = target or ChromaTarget()
         try:
             self.docs = DocStore(path / DOCSTORE, readonly=True)
             self.meta = self.docs.get_meta()
@@ -53,6 +55,12 @@ class Snapshot:
             raise _corrupt(location, f"document store: {exc}") from None
         if "model_slug" not in self.meta:
             raise _corrupt(location, "document store has no build record")
+        built_with = self.meta.get("store", "embedded")
+        if built_with != (self.target.url or "embedded"):
+            raise IndexProblem(
+                f"the index in {location} was built for the {built_with} store, but the "
+                f"settings name {self.target.url or 'the embedded store'}; run `newsqa index`"
+            )
         self._lock = threading.Lock()
 
     @property
@@ -70,6 +78,7 @@ class Snapshot:
             built_at=self.meta.get("built_at"),
             generation=self.path.name,
             newest_published=self.docs.newest_published(),
+            store=self.target.url or "embedded",
         )
 
     @cached_property
@@ -82,24 +91,42 @@ class Snapshot:
     @cached_property
     def _vectors(self) -> Any:
         """This generation's collection as a LangChain `Chroma` vector store."""
-        try:
-            from langchain_chroma import Chroma
+        from langchain_chroma import Chroma
 
+        client = self.target.client(self.path)  # raises StoreUnavailableError itself
+        name = self.target.collection_name(self.meta["model_slug"], self.path)
+        try:
+            client.get_collection(name)
             return Chroma(
-                client=chroma_client(self.path / CHROMA),
-                collection_name=collection_name(self.meta["model_slug"]),
-                create_collection_if_not_exists=False,
+                client=client, collection_name=name, create_collection_if_not_exists=False
             )
         except Exception as exc:
+            if self.target.url:
+                raise self.target.unavailable(exc) from None
             raise _corrupt(self.location, f"Chroma: {exc}") from None
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top `k` passage ids by cosine similarity to `vector`."""
         store = self._vectors
-        with self._lock:
-            hits = store.similarity_search_by_vector_with_relevance_scores(vector.tolist(), k=k)
+        try:
+            with self._lock:
+                hits = store.similarity_search_by_vector_with_relevance_scores(
+                    vector.tolist(), k=k
+                )
+        except Exception as exc:
+            if self.target.url:
+                raise self.target.unavailable(exc) from None
+            raise _corrupt(self.location, f"Chroma: {exc}") from None
         # Chroma reports cosine distance; callers get similarity.
         return [(doc.id, 1.0 - float(distance)) for doc, distance in hits]
+
+    def reachable(self) -> bool:
+        """Whether the vector store answers (for `newsqa status --json`)."""
+        try:
+            _ = self._vectors
+        except IndexProblem:
+            return False
+        return True
 
     def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
         return self.lexical.search(query, k)
@@ -127,12 +154,12 @@ def _corrupt(location: Path, what: str) -> IndexCorruptError:
     )
 
 
-def open_snapshot(index_dir: Path) -> Snapshot:
+def open_snapshot(index_dir: Path, target: ChromaTarget | None = None) -> Snapshot:
     """The current generation of the index in `index_dir`."""
     current = IndexDir(index_dir).current()
     if current is None:
         raise IndexMissingError(f"no index in {index_dir}; build one with `newsqa index`")
-    return Snapshot(current, index_dir)
+    return Snapshot(current, index_dir, target)
 
 
 class IndexHandle:
@@ -140,6 +167,7 @@ class IndexHandle:
 
     def __init__(self, settings: Settings) -> None:
         self.index_dir = settings.index_dir
+        self.target = ChromaTarget.from_settings(settings)
         self._dir = IndexDir(settings.index_dir)
         self._stamp: tuple[int, int] | None = None
         self._snapshot: Snapshot | None = None
@@ -149,10 +177,10 @@ class IndexHandle:
         stamp = self._dir.pointer_stamp()
         with self._lock:
             if self._snapshot is None or stamp != self._stamp:
-                snapshot = open_snapshot(self.index_dir)
+                snapshot = open_snapshot(self.index_dir, self.target)
                 self._snapshot, self._stamp = snapshot, stamp
             return self._snapshot
 
 
 def index_status(settings: Settings) -> IndexStatus:
-    return open_snapshot(settings.index_dir).status()
+    return open_snapshot(settings.index_dir, ChromaTarget.from_settings(settings)).status()

@@ -15,8 +15,10 @@ import re
 import secrets
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 CURRENT = "CURRENT"
 LOCK = ".build.lock"
@@ -40,19 +42,94 @@ class BuildLockedError(IndexProblem):
     pass
 
 
-def collection_name(model_slug: str) -> str:
-    """The Chroma collection for a model: vectors of two models can never mix."""
-    return f"newsqa-{model_slug}"
+class StoreUnavailableError(IndexProblem):
+    """The Chroma server cannot be reached."""
 
 
-def chroma_client(path: Path) -> Any:
-    """A persistent Chroma client on `path`, with telemetry off (nothing leaves the host)."""
-    import chromadb
+CHROMA_DIR = "chroma"
+
+
+@dataclass(frozen=True)
+class ChromaTarget:
+    """Where vectors live: embedded Chroma in each generation folder, or a Chroma server.
+
+    With a server, each generation is its own collection (`newsqa-<model>-<generation>`)
+    and the index folder (on storage every reader can read) keeps the article texts,
+    sentence vectors, BM25 files and the CURRENT pointer; see the README ("Deploy").
+    """
+
+    url: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ChromaTarget:
+        headers = tuple(sorted((settings.chroma_headers or {}).items()))
+        return cls(settings.chroma_url or None, headers)
+
+    @property
+    def kind(self) -> str:
+        return "server" if self.url else "embedded"
+
+    def collection_name(self, model_slug: str, generation: Path) -> str:
+        """Named after the model, so that vectors of two models can never mix."""
+        base = f"newsqa-{model_slug}"
+        return f"{base}-{generation.name}" if self.url else base
+
+    def client(self, generation: Path) -> Any:
+        if self.url is None:
+            return _persistent_client(generation / CHROMA_DIR)
+        return _http_client(self.url, self.headers)
+
+    def unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return StoreUnavailableError(
+            f"cannot reach the Chroma server at {self.url} ({reason}); start it, or unset "
+            "NEWSQA_CHROMA_URL to use the embedded store"
+        )
+
+    def drop(self, model_slug: str, generations: list[Path]) -> None:
+        """Delete the server collections of removed generations (best effort)."""
+        if self.url is None or not generations:
+            return
+        with contextlib.suppress(Exception):
+            client = self.client(generations[0])
+            for generation in generations:
+                with contextlib.suppress(Exception):
+                    client.delete_collection(self.collection_name(model_slug, generation))
+
+
+def _chroma_settings() -> Any:
     from chromadb.config import Settings as ChromaSettings
 
-    return chromadb.PersistentClient(
-        path=str(path), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-    )
+    return ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+
+
+def _persistent_client(path: Path) -> Any:
+    """A persistent Chroma client on `path`, with telemetry off (nothing leaves the host)."""
+    import chromadb
+
+    return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+
+
+def _http_client(url: str, headers: tuple[tuple[str, str], ...]) -> Any:
+    import chromadb
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise IndexProblem(f"NEWSQA_CHROMA_URL={url!r} is not an http(s)://host:port URL")
+    target = ChromaTarget(url, headers)
+    try:
+        client = chromadb.HttpClient(
+            host=parsed.hostname,
+            port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+            ssl=parsed.scheme == "https",
+            headers=dict(headers) or None,
+            settings=_chroma_settings(),
+        )
+        client.heartbeat()
+    except Exception as exc:
+        raise target.unavailable(exc) from None
+    return client
 
 
 class IndexDir:
@@ -111,15 +188,17 @@ class IndexDir:
         os.replace(tmp, self.root / CURRENT)
         _fsync_dir(self.root)
 
-    def prune(self) -> None:
+    def prune(self) -> list[Path]:
         """Remove unfinished generations and all but the newest finished ones."""
         current = self.current()
         if current is None:
-            return
+            return []
         older = [g for g in self.generations() if g.name < current.name]
         newer = [g for g in self.generations() if g.name > current.name]  # unfinished builds
-        for path in older[: max(0, len(older) - KEEP_PREVIOUS)] + newer:
+        removed = older[: max(0, len(older) - KEEP_PREVIOUS)] + newer
+        for path in removed:
             shutil.rmtree(path, ignore_errors=True)
+        return removed
 
     @contextlib.contextmanager
     def build_lock(self) -> Iterator[None]:

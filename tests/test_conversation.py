@@ -58,3 +58,33 @@ def test_follow_up_through_the_chain_uses_the_previous_answer(answerer) -> None:
     answerer.reset("t1")
     assert answerer.ask("What is his job?", conversation="t1").standalone_question == (
         "What is his job?")
+
+
+def test_sqlite_store_is_shared_between_processes(tmp_path) -> None:
+    from bot.conversation import SqliteConversationStore
+
+    db = tmp_path / "conversations.sqlite"
+    one = SqliteConversationStore(db, max_turns=2, max_conversations=3)
+    two = SqliteConversationStore(db, max_turns=2, max_conversations=3)  # another process
+    one.add("chat", KOSTYUKOV)
+    assert two.history("chat") == [KOSTYUKOV]
+    two.add("chat", NEXT_ROUND)
+    two.add("chat", US)
+    assert one.history("chat") == [NEXT_ROUND, US]  # bounded in turns
+    for i in range(5):
+        one.add(f"c{i}", US)
+    assert len(two) == 3 and two.history("chat") == []  # least recent evicted
+    one.reset("c4")
+    assert two.history("c4") == []
+
+
+def test_follow_up_continues_on_another_process(sample_index, embedder, tmp_path) -> None:
+    from conftest import make_settings
+
+    from bot.components import build_answerer
+
+    settings = make_settings(sample_index, conversations_db=tmp_path / "c.sqlite")
+    first, second = (build_answerer(settings, embedder=embedder) for _ in range(2))
+    first.ask("Who did Russia send?", conversation="tg:1")
+    follow = second.ask("What is his job?", conversation="tg:1")
+    assert follow.standalone_question == "What is Igor Kostyukov's job?"
