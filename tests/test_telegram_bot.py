@@ -498,16 +498,11 @@ def test_webhook_mode_checks_the_secret(api: FakeBotApi, index_dir: Path) -> Non
         assert registered["url"] == hook and registered["secret_token"]
         update = json.dumps({"update_id": 1, **api.message(ANN, "Who represented the US?")})
 
-        def post(secret: str) -> int:
-            request = urllib.request.Request(
-                hook,
-                update.encode(),
-                method="POST",
-                headers={
-                    "Content-Type": "application/json",
-                    "X-Telegram-Bot-Api-Secret-Token": secret,
-                },
-            )
+        def post(secret: str | None) -> int:
+            headers = {"Content-Type": "application/json"}
+            if secret is not None:
+                headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+            request = urllib.request.Request(hook, update.encode(), method="POST", headers=headers)
             try:
                 with urllib.request.urlopen(request, timeout=5) as response:
                     return int(response.status)
@@ -523,6 +518,9 @@ def test_webhook_mode_checks_the_secret(api: FakeBotApi, index_dir: Path) -> Non
                 assert time.monotonic() < deadline, "the webhook server never listened"
                 time.sleep(0.1)
         assert status == 403
+        assert post(None) == 403
+        time.sleep(1.0)
+        assert not api.of("sendMessage") and not api.of("sendChatAction")  # no handler ran
         assert post(registered["secret_token"]) == 200
         assert "Witkoff" in replies(api, ANN, 1, timeout=20)[0]["text"]
     finally:
