@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from index.cli import (
     EXIT_FAILED,
@@ -17,6 +19,9 @@ from index.cli import (
     setup_logging,
 )
 from index.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from bot.chain import Answerer
 
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -96,28 +101,26 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
-def _answerer(settings: Settings):
+def _answerer(settings: Settings) -> Answerer:
     from bot.components import build_answerer
 
     return build_answerer(settings)
 
 
-def _index_errors():
-    from index import IndexMissingError, IndexProblem, ModelNotFoundError
-
-    return IndexMissingError, IndexProblem, ModelNotFoundError
+Command = Callable[[argparse.Namespace, Settings], int]
 
 
-def _with_index(command):
+def _with_index(command: Command) -> Command:
     """Turn index problems into one-line errors: missing (2), unusable (1)."""
 
     def wrapped(args: argparse.Namespace, settings: Settings) -> int:
-        missing, problem, no_model = _index_errors()
+        from index import IndexMissingError, IndexProblem, ModelNotFoundError
+
         try:
             return command(args, settings)
-        except (missing, no_model) as exc:
+        except (IndexMissingError, ModelNotFoundError) as exc:
             return fail(str(exc), EXIT_USAGE)
-        except problem as exc:
+        except IndexProblem as exc:
             return fail(str(exc), EXIT_FAILED)
 
     wrapped.__doc__ = command.__doc__

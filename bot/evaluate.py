@@ -76,6 +76,10 @@ def short_text(answer: Answer) -> str:
     return answer.citations[0].quote if answer.citations else ""
 
 
+def first_quote(answer: Answer) -> str:
+    return answer.citations[0].quote if answer.citations else ""
+
+
 def summarize(outcomes: Sequence[Outcome], k: int) -> dict[str, dict[str, Any]]:
     groups: dict[str, list[Outcome]] = {}
     for outcome in outcomes:
@@ -101,14 +105,13 @@ def _metrics(group: Sequence[Outcome], k: int) -> dict[str, Any]:
         for o in group
     ]
     latencies = [o.answer.timings_ms.get("total", 0.0) for o in group]
-    first_quote = lambda o: o.answer.citations[0].quote if o.answer.citations else ""  # noqa: E731
     return {
         "questions": len(group),
         "answer_presence": _mean(
             [
                 float(
                     not o.answer.abstained
-                    and present(o.item.answers, o.answer.answer, first_quote(o))
+                    and present(o.item.answers, o.answer.answer, first_quote(o.answer))
                 )
                 for o in answerable
             ]
