@@ -118,6 +118,8 @@ def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 2}" if mark is not None else ""
         raise _Skip(f"front matter is not valid YAML{line}") from None
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. a date like 2024-13-45
+        raise _Skip(f"front matter has a bad value ({exc})") from None
     if not isinstance(meta, dict):
         raise _Skip("front matter is not a mapping")
     body_start = text.find("\n", end + 4)

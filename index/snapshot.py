@@ -93,13 +93,15 @@ class Snapshot:
         """This generation's collection as a LangChain `Chroma` vector store."""
         from langchain_chroma import Chroma
 
-        client = self.target.client(self.path)  # raises StoreUnavailableError itself
         name = self.target.collection_name(self.meta["model_slug"], self.path)
         try:
+            client = self.target.client(self.path)
             client.get_collection(name)
             return Chroma(
                 client=client, collection_name=name, create_collection_if_not_exists=False
             )
+        except IndexProblem:
+            raise
         except Exception as exc:
             if self.target.url:
                 raise self.target.unavailable(exc) from None

@@ -79,6 +79,7 @@ def check_html(markup: str) -> str:
 class Call:
     method: str
     params: dict[str, Any]
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 @dataclass
@@ -88,6 +89,8 @@ class _Failure:
     description: str
     when: Callable[[dict[str, Any]], bool]
     times: int
+    retry_after: int | None = None
+    drop: bool = False
 
 
 @dataclass
@@ -203,8 +206,17 @@ class FakeBotApi:
         code: int = 400,
         when: Callable[[dict[str, Any]], bool] = lambda params: True,
         times: int = 1,
+        retry_after: int | None = None,
+        drop: bool = False,
     ) -> None:
-        self._failures.append(_Failure(method, code, description, when, times))
+        """Fail the next `times` matching requests with `code` and `description`.
+
+        `retry_after` adds Telegram's `parameters.retry_after` (as a 429 carries);
+        `drop` closes the connection without any response instead.
+        """
+        self._failures.append(
+            _Failure(method, code, description, when, times, retry_after, drop)
+        )
 
     def of(self, method: str) -> list[Call]:
         with self._cond:
@@ -273,12 +285,18 @@ class FakeBotApi:
             if failure is not None:
                 failure.times -= 1
             self._cond.notify_all()
+        if failure is not None and failure.drop:
+            request.close_connection = True
+            return
         if failure is not None:
-            self._reply(
-                request,
-                failure.code,
-                {"ok": False, "error_code": failure.code, "description": failure.description},
-            )
+            payload: dict[str, Any] = {
+                "ok": False,
+                "error_code": failure.code,
+                "description": failure.description,
+            }
+            if failure.retry_after is not None:
+                payload["parameters"] = {"retry_after": failure.retry_after}
+            self._reply(request, failure.code, payload)
             return
         result = self._result(method, params)
         with self._cond:
