@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console, Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -94,13 +93,18 @@ def render_report(report: dict[str, dict[str, Any]]) -> Table:
         for kind in kinds:
             value = report[kind].get(metric)
             row.append(
-                "—"
-                if value is None
-                else escape(f"{value:g}" if isinstance(value, float) else str(value))
+                Text(
+                    "—"
+                    if value is None
+                    else f"{value:g}"
+                    if isinstance(value, float)
+                    else str(value)
+                )
             )
         table.add_row(metric, *row)
     return table
 
 
 def console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    """Markup off: article text, questions and model output are printed as they are."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, markup=False)

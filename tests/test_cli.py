@@ -194,6 +194,7 @@ def test_repl_through_stdin(sample_index: Path) -> None:
             ":reset",
             "What is his job?",
             ":bogus",
+            ":[/]",
             "",
             ":quit",
             "never asked",
@@ -207,6 +208,8 @@ def test_repl_through_stdin(sample_index: Path) -> None:
     assert "understood as: What is Igor Kostyukov's job?" in out
     assert "(cited" in out and "Conversation forgotten." in out
     assert "Unknown command ':bogus'" in out
+    assert "Unknown command ':[/]'" in out  # user text is never read as rich markup
+    assert "Unknown command ':[/]'" in out  # user text is never read as rich markup
     assert out.rstrip().endswith("Bye.")
     assert "Traceback" not in out + result.stderr
 
