@@ -96,7 +96,8 @@ _TYPE_RULES: list[tuple[re.Pattern[str], AType]] = [
 _SENTENCE_STARTERS = frozenset(
     "The A An In On At It This That These Those But And Or As For From By With After "
     "Before During While Despite According However Although When Where If Its Their His "
-    "Her Our We They He She There Some Many Most".split()
+    "Her Our We They He She There Some Many Most Who Whom Whose What Which Why How Does Did "
+    "Do Is Are Was Were Will Would Can Could Should Has Have Had".split()
 )
 
 

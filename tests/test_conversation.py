@@ -2,34 +2,48 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 
 from bot.conversation import ConversationStore, Turn, rewrite
 
 KOSTYUKOV = Turn(
-    "Who did Russia send?", "Who did Russia send?", "Igor Kostyukov",
+    "Who did Russia send?",
+    "Who did Russia send?",
+    "Igor Kostyukov",
     "The US was represented by presidential envoy Steve Witkoff and Jared Kushner, while "
     "Russia sent military intelligence chief Igor Kostyukov.",
 )
-NEXT_ROUND = Turn("When is the next round of talks?", "When is the next round of talks?",
-                  "February 1", "A US official said a new round is scheduled to begin on "
-                  "February 1.")
-US = Turn("Who represented the US?", "Who represented the US?",
-          "Steve Witkoff and Jared Kushner", "The US was represented by ...")
+NEXT_ROUND = Turn(
+    "When is the next round of talks?",
+    "When is the next round of talks?",
+    "February 1",
+    "A US official said a new round is scheduled to begin on February 1.",
+)
+US = Turn(
+    "Who represented the US?",
+    "Who represented the US?",
+    "Steve Witkoff and Jared Kushner",
+    "The US was represented by ...",
+)
 
 
-@pytest.mark.parametrize(("history", "question", "expected"), [
-    ([], "What is his job?", "What is his job?"),
-    ([KOSTYUKOV], "What is his job?", "What is Igor Kostyukov's job?"),
-    ([KOSTYUKOV], "What did he say?", "What did Igor Kostyukov say?"),
-    ([KOSTYUKOV], "Who sent him?", "Who sent Igor Kostyukov?"),
-    ([NEXT_ROUND], "Where will it be held?", "Where will the next round of talks be held?"),
-    ([US], "What about Russia?", "Who represented Russia?"),
-    ([US], "And Ukraine?", "Who represented Ukraine?"),
-    ([US], "How many detainees were released?", "How many detainees were released?"),
-])
+@pytest.mark.parametrize(
+    ("history", "question", "expected"),
+    [
+        ([], "What is his job?", "What is his job?"),
+        ([KOSTYUKOV], "What is his job?", "What is Igor Kostyukov's job?"),
+        ([KOSTYUKOV], "What did he say?", "What did Igor Kostyukov say?"),
+        ([KOSTYUKOV], "Who sent him?", "Who sent Igor Kostyukov?"),
+        ([NEXT_ROUND], "Where will it be held?", "Where will the next round of talks be held?"),
+        ([US], "What about Russia?", "Who represented Russia?"),
+        ([US], "And Ukraine?", "Who represented Ukraine?"),
+        ([US], "How many detainees were released?", "How many detainees were released?"),
+    ],
+)
 def test_deterministic_rewrite(history: list[Turn], question: str, expected: str) -> None:
     assert rewrite(question, history) == expected
 
@@ -57,7 +71,8 @@ def test_follow_up_through_the_chain_uses_the_previous_answer(answerer) -> None:
     assert second.standalone_question == "What is Igor Kostyukov's job?"
     answerer.reset("t1")
     assert answerer.ask("What is his job?", conversation="t1").standalone_question == (
-        "What is his job?")
+        "What is his job?"
+    )
 
 
 def test_sqlite_store_is_shared_between_processes(tmp_path) -> None:
@@ -88,3 +103,64 @@ def test_follow_up_continues_on_another_process(sample_index, embedder, tmp_path
     first.ask("Who did Russia send?", conversation="tg:1")
     follow = second.ask("What is his job?", conversation="tg:1")
     assert follow.standalone_question == "What is Igor Kostyukov's job?"
+
+
+GOLD = Path(__file__).parent / "data" / "gold_abu_dhabi.jsonl"
+
+
+def _gold_conversations(tmp_path: Path) -> Path:
+    lines = [line for line in GOLD.read_text().splitlines() if '"conversation"' in line]
+    path = tmp_path / "conversations.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_gold_follow_ups_through_ask_batch(sample_index: Path, tmp_path: Path, capsys) -> None:
+    from bot.cli import main
+
+    batch = _gold_conversations(tmp_path)
+    assert main(["ask", "--index-dir", str(sample_index), "--batch", str(batch)]) == 0
+    out = {o["id"]: o for o in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert out["c2b"]["standalone_question"] == "Where are the delegations due to reconvene?"
+    assert out["c3b"]["standalone_question"] == "Who spoke for Russia at the table?"
+    assert "Trump and Zelensky" in out["c7b"]["standalone_question"]
+    assert out["c7b"]["abstained"]  # the article does not say what they agreed
+    for answer in out.values():
+        for citation in answer["citations"]:
+            assert (
+                citation["quote"]
+                in (
+                    Path(__file__).parent.parent / "data" / "articles" / citation["article_id"]
+                ).read_text()
+            )
+
+
+def test_gold_follow_ups_with_an_llm(
+    sample_index: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fake_openai import FakeOpenAI
+
+    from bot.cli import main
+
+    batch = _gold_conversations(tmp_path)
+    pairs = [json.loads(line) for line in batch.read_text().splitlines()]
+    rewritten = {}
+    with FakeOpenAI() as server:
+        script = []
+        for item in pairs:
+            if item["id"].endswith("b"):
+                rewritten[item["id"]] = f"Standalone version of {item['id']}?"
+                script.append(rewritten[item["id"]])
+            script.append("Russia sent military intelligence chief Igor Kostyukov [1].")
+        server.script(*script)
+        monkeypatch.setenv("NEWSQA_LLM_BASE_URL", server.base_url)
+        monkeypatch.setenv("NEWSQA_LLM_MODEL", "test-model")
+        assert main(["ask", "--index-dir", str(sample_index), "--batch", str(batch)]) == 0
+    out = {o["id"]: o for o in map(json.loads, capsys.readouterr().out.splitlines())}
+    for key, standalone in rewritten.items():
+        assert out[key]["standalone_question"] == standalone  # the LLM's rewrite is used
+    article = Path(__file__).parent.parent / "data" / "articles" / "abu-dhabi-talks.txt"
+    text = article.read_text(encoding="utf-8").strip()
+    for answer in out.values():
+        for citation in answer["citations"]:
+            assert text[citation["start"] : citation["end"]] == citation["quote"]
