@@ -19,8 +19,15 @@ $(BIN)/newsqa: pyproject.toml
 
 install: $(BIN)/newsqa
 
+# The local-llm extra compiles llama.cpp (~8 min the first time; pip caches the wheel).
+# Built for AVX2 without AVX-512/AMX: a native build picks AMX tiles, which this kernel
+# does not grant a process, and the model then dies with SIGILL.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON \
+	-DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF \
+	-DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
+
 $(VENV)/.test-extras: $(BIN)/newsqa
-	$(PIP) install --quiet -e '.[test]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --quiet -e '.[test,local-llm]'
 	touch $@
 
 install-test: $(VENV)/.test-extras

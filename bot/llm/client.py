@@ -8,7 +8,8 @@ instead of keeping the user waiting.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -36,6 +37,15 @@ def build_llm(settings: Settings) -> BaseChatModel:
     key = settings.llm_api_key
     if key is None or not key.get_secret_value().strip():
         key = SecretStr(PLACEHOLDER_KEY)
+    # langchain-openai sends the cap as `max_completion_tokens`, which OpenAI wants but
+    # llama.cpp's server ignores (it then writes until its context is full); other
+    # servers get the long-standing `max_tokens` instead.
+    host = urlparse(settings.llm_base_url).hostname or ""
+    cap: dict[str, Any] = (
+        {"max_tokens": settings.llm_max_tokens}
+        if host.endswith("openai.com")
+        else {"extra_body": {"max_tokens": settings.llm_max_tokens}}
+    )
     return ChatOpenAI(
         model=settings.llm_model,
         base_url=settings.llm_base_url,
@@ -43,6 +53,6 @@ def build_llm(settings: Settings) -> BaseChatModel:
         timeout=settings.llm_timeout_s,
         max_retries=0,
         temperature=settings.llm_temperature,
-        max_tokens=settings.llm_max_tokens,
         stream_usage=False,
+        **cap,
     )
