@@ -24,7 +24,13 @@ from index.docstore import DocStore
 from index.embedding import Embedder, collection_slug
 from index.lexical import Lexical
 from index.settings import Settings
-from index.store import ChromaTarget, IndexCorruptError, IndexDir, IndexProblem
+from index.store import (
+    ChromaTarget,
+    IndexCorruptError,
+    IndexDir,
+    IndexProblem,
+    StoreUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +161,10 @@ def build_index(
             shutil.rmtree(generation, ignore_errors=True)
             target.drop(wanted["model_slug"], [generation])
             if target.url and not isinstance(exc, IndexProblem | OSError | KeyboardInterrupt):
-                raise target.unavailable(exc) from exc
+                try:  # the server went away mid-build: say so in one line
+                    target.client(generation)
+                except StoreUnavailableError as down:
+                    raise down from exc
             raise
         index_dir.publish(generation)
         target.drop(wanted["model_slug"], index_dir.prune())

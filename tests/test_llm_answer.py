@@ -242,7 +242,8 @@ def test_the_request_carries_bounded_context_and_no_secret(server: FakeOpenAI) -
     assert request.headers["authorization"] == f"Bearer {KEY}"  # the key is only a header
     body = request.body
     assert body["model"] == "fake-model" and body["temperature"] == 0.0
-    assert body["max_completion_tokens"] == 512  # langchain-openai's name for max_tokens
+    # Non-OpenAI servers get the cap as `max_tokens` (llama.cpp ignores the other name).
+    assert body["max_tokens"] == 512 and "max_completion_tokens" not in body
     assert [m["role"] for m in body["messages"]] == ["system", "user"]
     prompt = request.prompt_text
     assert request.messages[1]["content"].count('<passage n="') == 2  # llm_max_passages

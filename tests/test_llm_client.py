@@ -22,7 +22,9 @@ def server() -> Iterator[FakeOpenAI]:
 
 def test_the_model_follows_the_settings() -> None:
     settings = load_settings(
-        env_file=None, llm_base_url="http://127.0.0.1:1/v1", llm_model="qwen2.5:3b",
+        env_file=None,
+        llm_base_url="http://127.0.0.1:1/v1",
+        llm_model="qwen2.5:3b",
         llm_timeout_s=7.5,
     )
     llm = build_llm(settings)
@@ -31,15 +33,29 @@ def test_the_model_follows_the_settings() -> None:
     assert llm.request_timeout == 7.5  # type: ignore[attr-defined]
     assert llm.max_retries == 0  # type: ignore[attr-defined]
     assert llm.temperature == 0.0  # type: ignore[attr-defined]
+    assert llm.max_tokens is None and llm.extra_body == {"max_tokens": 512}  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("key", "sent"), [(None, PLACEHOLDER_KEY), ("", PLACEHOLDER_KEY),
-                                           ("sk-real", "sk-real")])
+def test_openai_itself_gets_its_own_cap_parameter() -> None:
+    settings = load_settings(
+        env_file=None,
+        llm_base_url="https://api.openai.com/v1",
+        llm_model="gpt-4o-mini",
+        llm_max_tokens=300,
+    )
+    llm = build_llm(settings)
+    assert llm.max_tokens == 300 and not llm.extra_body  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("key", "sent"), [(None, PLACEHOLDER_KEY), ("", PLACEHOLDER_KEY), ("sk-real", "sk-real")]
+)
 def test_a_placeholder_key_is_sent_when_none_is_set(
     server: FakeOpenAI, key: str | None, sent: str
 ) -> None:
-    settings = load_settings(env_file=None, llm_base_url=server.base_url, llm_model="m",
-                             llm_api_key=key)
+    settings = load_settings(
+        env_file=None, llm_base_url=server.base_url, llm_model="m", llm_api_key=key
+    )
     server.script("hello")
     assert build_llm(settings).invoke("hi").content == "hello"
     assert server.requests[0].headers["authorization"] == f"Bearer {sent}"
@@ -60,5 +76,9 @@ def test_importing_bot_llm_loads_no_client() -> None:
         "if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60,
-                   cwd=str(Path(__file__).resolve().parent.parent))
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        timeout=60,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
