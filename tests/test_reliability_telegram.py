@@ -26,10 +26,9 @@ from conftest import SAMPLE_DIR
 from fake_bot_api import FakeBotApi, check_html
 from hypothesis import HealthCheck, given, settings
 from test_reliability_questions import QUESTIONS
-from test_telegram_bot import ADMIN, TOKEN, Running, Spy, replies, settle
+from test_telegram_bot import ADMIN, TOKEN, Spy, bot_starter, replies, settle
 
 import prompts
-from bot.telegram.app import build_application
 from index import BuildSummary
 
 pytestmark = pytest.mark.timeout(240)
@@ -44,39 +43,11 @@ def api() -> Iterator[FakeBotApi]:
 
 @pytest.fixture
 def start_bot(api: FakeBotApi, answerer: Any, sample_index: Path) -> Iterator[Callable[..., Spy]]:
-    from index import load_settings
-
     answerer.warm()
-    running: list[Running] = []
-
-    def start(run: Callable[..., Any] | None = None, **options: Any) -> Spy:
-        kwargs = {
-            k: options.pop(k)
-            for k in ("build", "typing_every_s", "answer_timeout_s")
-            if k in options
-        }
-        values = {
-            "telegram_admins": [ADMIN],
-            "telegram_rate_per_minute": 10_000,
-            **options,
-        }
-        settings = load_settings(
-            index_dir=sample_index,
-            articles_dir=SAMPLE_DIR,
-            telegram_bot_token=TOKEN,
-            telegram_api_url=api.url,
-            **values,
-        )
-        spy = Spy(answerer, run)
-        bot = Running(build_application(settings, spy, **kwargs))
-        bot.thread.start()
-        running.append(bot)
-        assert api.wait_for(lambda: bool(api.of("getUpdates")), 15), "the bot never polled"
-        return spy
-
-    yield start
-    for bot in running:
-        bot.stop()
+    with bot_starter(
+        api, answerer, sample_index, SAMPLE_DIR, telegram_rate_per_minute=10_000
+    ) as start:
+        yield start
 
 
 def text(message: dict) -> str:

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +107,12 @@ def api() -> Iterator[FakeBotApi]:
     server.stop()
 
 
-@pytest.fixture
-def start_bot(api: FakeBotApi, answerer: Any, index_dir: Path) -> Iterator[Callable[..., Spy]]:
+@contextmanager
+def bot_starter(
+    api: FakeBotApi, answerer: Any, index_dir: Path, articles: Path, **defaults: Any
+) -> Iterator[Callable[..., Spy]]:
+    """`start(run=None, **settings)` runs the real Application against `api`; every bot
+    started is stopped (and checked to have stopped cleanly) on exit."""
     from index import load_settings
 
     running: list[Running] = []
@@ -120,11 +125,10 @@ def start_bot(api: FakeBotApi, answerer: Any, index_dir: Path) -> Iterator[Calla
         }
         settings = load_settings(
             index_dir=index_dir,
-            articles_dir=ARTICLES,
+            articles_dir=articles,
             telegram_bot_token=TOKEN,
             telegram_api_url=api.url,
-            telegram_admins=[ADMIN],
-            **options,
+            **{"telegram_admins": [ADMIN], **defaults, **options},
         )
         spy = Spy(answerer, run)
         bot = Running(build_application(settings, spy, **kwargs))
@@ -133,9 +137,17 @@ def start_bot(api: FakeBotApi, answerer: Any, index_dir: Path) -> Iterator[Calla
         assert api.wait_for(lambda: bool(api.of("getUpdates")), 15), "the bot never polled"
         return spy
 
-    yield start
-    for bot in running:
-        bot.stop()
+    try:
+        yield start
+    finally:
+        for bot in running:
+            bot.stop()
+
+
+@pytest.fixture
+def start_bot(api: FakeBotApi, answerer: Any, index_dir: Path) -> Iterator[Callable[..., Spy]]:
+    with bot_starter(api, answerer, index_dir, ARTICLES) as start:
+        yield start
 
 
 def replies(api: FakeBotApi, chat_id: int, count: int, timeout: float = 10.0) -> list[dict]:
