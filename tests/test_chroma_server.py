@@ -195,3 +195,34 @@ def test_dense_failure_is_reported_as_unavailable(server: ChromaServer, tmp_path
     chroma.stop()
     with pytest.raises(StoreUnavailableError, match="cannot reach the Chroma server"):
         snapshot.dense_search(embedder.embed_query("Who?"), 4)
+
+
+def test_server_vanishes_and_returns_mid_conversation(tmp_path: Path, embedder, caplog) -> None:
+    """One answerer, one conversation: the server is killed between two turns and started
+    again on the same port and data. Dense search drops out and comes back without a
+    restart; the conversation carries on through the outage."""
+    chroma = ChromaServer(tmp_path / "data").start()
+    try:
+        settings = make_settings(tmp_path / "ix", chroma_url=chroma.url)
+        build_index(settings, embedder=embedder)
+        answerer = build_answerer(settings, embedder=embedder)
+        answerer.warm()
+
+        def turn(question: str) -> tuple[str, bool]:
+            answer, retrieval = answerer.run(question, "chat-1")
+            return answer.short_answer, any(c.dense is not None for c in retrieval.candidates)
+
+        short, dense = turn("Who represented the US?")
+        assert "Steve Witkoff" in short and dense
+        chroma.stop()
+        caplog.clear()
+        short, dense = turn("Where were the talks held?")  # during the outage
+        assert short == "Abu Dhabi" and not dense
+        assert "cannot reach the Chroma server" in caplog.text
+        assert "answering from BM25 alone" in caplog.text
+        chroma.start()
+        short, dense = turn("When will they meet again?")
+        assert short == "February 1" and dense  # dense search is back, same answerer
+        assert len(answerer.conversations.history("chat-1")) == 3  # no turn lost
+    finally:
+        chroma.stop()
