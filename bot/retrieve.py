@@ -83,7 +83,7 @@ def retrieve(
     """
     try:
         dense = snapshot.dense_search(vector, pool)
-    except StoreUnavailableError as exc:  # the Chroma server is down: BM25 still answers
+    except StoreUnavailableError as exc:  # server down or disk full: BM25 still answers
         log.warning("%s; answering from BM25 alone", exc)
         dense = []
     lexical = snapshot.lexical_search(query, pool)

@@ -28,6 +28,7 @@ _PUBLIC = {
     "IndexCorruptError": "index.store",
     "BuildLockedError": "index.store",
     "StoreUnavailableError": "index.store",
+    "DiskFullError": "index.store",
     "ChromaTarget": "index.store",
     "ArticleRecord": "index.docstore",
     "PassageRecord": "index.docstore",

@@ -26,10 +26,12 @@ from index.lexical import Lexical
 from index.settings import Settings
 from index.store import (
     ChromaTarget,
+    DiskFullError,
     IndexCorruptError,
     IndexDir,
     IndexProblem,
     StoreUnavailableError,
+    is_disk_full,
 )
 
 log = logging.getLogger(__name__)
@@ -157,20 +159,35 @@ def build_index(
                 summary,
                 progress,
             )
+            index_dir.publish(generation)
         except BaseException as exc:
+            full_disk = is_disk_full(exc) or _nearly_full(generation)
             shutil.rmtree(generation, ignore_errors=True)
             target.drop(wanted["model_slug"], [generation])
+            if full_disk and not isinstance(exc, KeyboardInterrupt):
+                raise DiskFullError(
+                    f"disk full while writing {settings.index_dir}; the previous index is "
+                    "unchanged and still answering; free some space and run `newsqa index` again"
+                ) from exc
             if target.url and not isinstance(exc, IndexProblem | OSError | KeyboardInterrupt):
                 try:  # the server went away mid-build: say so in one line
                     target.client(generation)
                 except StoreUnavailableError as down:
                     raise down from exc
             raise
-        index_dir.publish(generation)
         target.drop(wanted["model_slug"], index_dir.prune())
         summary.generation = generation.name
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _nearly_full(path: Path, floor: int = 1 << 20) -> bool:
+    """Less than `floor` bytes left where `path` lives: Chroma's Rust core reports some
+    writes that failed for want of space only as a failed compaction."""
+    try:
+        return shutil.disk_usage(path).free < floor
+    except OSError:
+        return False
 
 
 def _write_generation(

@@ -95,10 +95,10 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
     except IndexProblem as exc:
         return fail(str(exc), EXIT_FAILED)
     except OSError as exc:
-        if exc.errno == errno.ENOSPC:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return fail(
                 f"disk full while writing {settings.index_dir}; the previous index is "
-                "unchanged and still answering",
+                "unchanged and still answering; free some space and run `newsqa index` again",
                 EXIT_FAILED,
             )
         return fail(f"{exc.strerror or exc} ({exc.filename or settings.index_dir})", EXIT_FAILED)

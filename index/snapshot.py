@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,11 +21,16 @@ from index.lexical import Lexical
 from index.settings import Settings
 from index.store import (
     ChromaTarget,
+    DiskFullError,
     IndexCorruptError,
     IndexDir,
     IndexMissingError,
     IndexProblem,
+    StoreUnavailableError,
+    is_disk_full,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -103,9 +109,18 @@ class Snapshot:
         except IndexProblem:
             raise
         except Exception as exc:
-            if self.target.url:
-                raise self.target.unavailable(exc) from None
-            raise _corrupt(self.location, f"Chroma: {exc}") from None
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: Exception) -> IndexProblem:
+        """What a Chroma error means: server down, disk full, or a damaged index."""
+        if is_disk_full(exc):
+            return DiskFullError(
+                f"the disk holding {self.location} is full and Chroma cannot use its "
+                "database; free some space"
+            )
+        if self.target.url:
+            return self.target.unavailable(exc)
+        return _corrupt(self.location, f"Chroma: {exc}")
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top `k` passage ids by cosine similarity to `vector`."""
@@ -116,9 +131,7 @@ class Snapshot:
                     vector.tolist(), k=k
                 )
         except Exception as exc:
-            if self.target.url:
-                raise self.target.unavailable(exc) from None
-            raise _corrupt(self.location, f"Chroma: {exc}") from None
+            raise self._failure(exc) from None
         # Chroma reports cosine distance; callers get similarity.
         return [(doc.id, 1.0 - float(distance)) for doc, distance in hits]
 
@@ -146,8 +159,16 @@ class Snapshot:
             return self.docs.articles(ids)
 
     def warm(self) -> None:
-        """Open everything now rather than on the first question."""
-        _ = self.lexical, self._vectors
+        """Open everything now rather than on the first question.
+
+        A vector store out of reach is not fatal: questions are answered from BM25 until
+        it is back (see `bot.retrieve`).
+        """
+        _ = self.lexical
+        try:
+            _ = self._vectors
+        except StoreUnavailableError as exc:
+            log.warning("%s; answering from BM25 alone until it is back", exc)
 
 
 def _corrupt(location: Path, what: str) -> IndexCorruptError:

@@ -10,6 +10,7 @@ out of disk or fails leaves the previous generation answering.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -43,7 +44,29 @@ class BuildLockedError(IndexProblem):
 
 
 class StoreUnavailableError(IndexProblem):
-    """The Chroma server cannot be reached."""
+    """The vector store cannot be used now (server down, or no room to open it); BM25 can
+    still answer."""
+
+
+class DiskFullError(StoreUnavailableError):
+    """The disk holding the index is full."""
+
+
+# How a full disk shows itself through SQLite, Chroma's Rust core and shutil.copytree.
+_DISK_FULL_TEXT = ("database or disk is full", "no space left on device", "disk quota exceeded")
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether `exc`, or anything it was raised from, says the disk is full."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(text in str(exc).lower() for text in _DISK_FULL_TEXT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 CHROMA_DIR = "chroma"

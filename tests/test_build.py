@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SAMPLE_DIR, make_settings
 
-from index import BuildLockedError, Embedder, build_index, open_snapshot
+from index import BuildLockedError, DiskFullError, Embedder, build_index, open_snapshot
 from index.store import IndexDir
 
 
@@ -108,7 +108,7 @@ def test_failed_build_keeps_previous_index(tmp_path: Path, embedder, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(index.build.Lexical, "build", explode)
-    with pytest.raises(OSError):
+    with pytest.raises(DiskFullError, match="disk full while writing"):
         build_index(settings, embedder=embedder)
     assert IndexDir(settings.index_dir).current() == before
     assert len(IndexDir(settings.index_dir).generations()) == 1  # half-built one removed

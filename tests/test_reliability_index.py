@@ -258,3 +258,54 @@ def test_disk_full_keeps_the_old_index_answering(
     assert code == 0 and "Steve Witkoff" in out
     summary = build_index(make_settings(index_dir, articles_dir=src), embedder=embedder)
     assert summary.added == 1 and _article_ids(index_dir) == {SAMPLE_ID, "new.txt"}
+
+
+# -- a real full disk ----------------------------------------------------------------------
+FREE_BYTES = [0, 300_000, 1_000_000, 2_000_000]  # where the build runs out: copy, Chroma, …
+
+
+def _unshare() -> list[str] | None:
+    """A user + mount namespace in which this process may mount a tmpfs, or None."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return None
+    command = [unshare, "--user", "--map-root-user", "--mount"]
+    probe = subprocess.run(
+        [*command, "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
+        capture_output=True,
+        timeout=30,
+    )
+    return command if probe.returncode == 0 else None
+
+
+def test_real_full_disk_keeps_the_old_index_answering(tmp_path: Path) -> None:
+    """The index on an 8 MB tmpfs, filled up until 0 B to 2 MB are left, then real
+    `python -m index` and `newsqa ask` processes (tests/disk_full_run.py)."""
+    command = _unshare()
+    if command is None:
+        pytest.skip("cannot mount a tmpfs here (unshare --user --mount refused)")
+    done = subprocess.run(
+        [*command, sys.executable, str(ROOT / "tests" / "disk_full_run.py"), str(tmp_path)]
+        + [str(free) for free in FREE_BYTES],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, *cases, freed = [json.loads(line) for line in done.stdout.splitlines()]
+    assert first["code"] == 0, first["err"]
+    assert len(cases) == len(FREE_BYTES)
+    for case in cases:
+        build, ask = case["build"], case["ask"]
+        lines = build["err"].strip().splitlines()
+        assert build["code"] == 1 and len(lines) == 1, (case["case"], build["err"][-2000:])
+        assert lines[0].startswith("newsqa: error: disk full while writing"), lines[0]
+        assert case["generations_after"] == case["generations_before"]  # no half-build left
+        assert [n for n in case["leftovers"] if n.startswith("gen-")] == case["generations_after"]
+        assert ask["code"] == 0 and "Steve Witkoff" in ask["out"], (case["case"], ask)
+        assert "Traceback" not in ask["err"]
+        for warning in ask["err"].strip().splitlines():  # a disk too full to open Chroma
+            assert "is full" in warning and "answering from BM25 alone" in warning
+    assert freed["build"]["code"] == 0 and "40 added" in freed["build"]["out"]
+    assert freed["ask"]["code"] == 0 and "Steve Witkoff" in freed["ask"]["out"]
+    print(f"real full disk: {len(cases)} builds ran out of space, all refused in one line")
