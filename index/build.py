@@ -19,26 +19,27 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from index.articles import Article, LoadResult, Problem, load_articles
+from index.audit import audit
 from index.chunking import Passage, chunk_article
 from index.docstore import DocStore
 from index.embedding import Embedder, collection_slug
 from index.lexical import Lexical
 from index.settings import Settings
 from index.store import (
+    BM25,
+    DOCSTORE,
     ChromaTarget,
-    DiskFullError,
     IndexCorruptError,
     IndexDir,
     IndexProblem,
     StoreUnavailableError,
+    disk_full,
     is_disk_full,
 )
 
 log = logging.getLogger(__name__)
 
 FORMAT = "1"
-DOCSTORE = "docstore.sqlite"
-BM25 = "bm25"
 EMBED_GROUP = 256  # passages per progress step and per Chroma write
 
 
@@ -82,7 +83,9 @@ def build_meta(settings: Settings, embedder: Embedder) -> dict[str, str]:
     }
 
 
-def _reusable(current: Path | None, wanted: dict[str, str]) -> tuple[dict[str, str], str | None]:
+def _reusable(
+    current: Path | None, wanted: dict[str, str], target: ChromaTarget
+) -> tuple[dict[str, str], str | None]:
     """Hashes of the current generation if it can be updated in place, else a reason."""
     if current is None:
         return {}, None
@@ -97,6 +100,9 @@ def _reusable(current: Path | None, wanted: dict[str, str]) -> tuple[dict[str, s
     changed = [key for key, value in wanted.items() if meta.get(key) != value]
     if changed:
         return {}, f"{', '.join(changed)} changed since the last build; rebuilding in full"
+    problem = audit(current, target, wanted["model_slug"])
+    if problem:
+        return {}, f"the current index is out of step ({problem}); rebuilding it in full"
     return hashes, None
 
 
@@ -123,7 +129,8 @@ def build_index(
         except IndexCorruptError as exc:
             log.warning("%s", exc)
             current = None
-        old_hashes, reason = _reusable(current, wanted)
+        target = ChromaTarget.from_settings(settings)
+        old_hashes, reason = _reusable(current, wanted, target)
         if reason:
             log.warning("%s", reason)
             current = None
@@ -142,7 +149,6 @@ def build_index(
             summary.generation = current.name
             summary.seconds = time.perf_counter() - started
             return summary
-        target = ChromaTarget.from_settings(settings)
         generation = index_dir.new_generation()
         try:
             if current is not None:
@@ -165,10 +171,7 @@ def build_index(
             shutil.rmtree(generation, ignore_errors=True)
             target.drop(wanted["model_slug"], [generation])
             if full_disk and not isinstance(exc, KeyboardInterrupt):
-                raise DiskFullError(
-                    f"disk full while writing {settings.index_dir}; the previous index is "
-                    "unchanged and still answering; free some space and run `newsqa index` again"
-                ) from exc
+                raise disk_full(settings.index_dir) from exc
             if target.url and not isinstance(exc, IndexProblem | OSError | KeyboardInterrupt):
                 try:  # the server went away mid-build: say so in one line
                     target.client(generation)

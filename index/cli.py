@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import logging
 import sys
 from pathlib import Path
@@ -83,7 +82,7 @@ class _RichProgress:
 def run_index(args: argparse.Namespace, settings: Settings) -> int:
     from index.build import NoArticlesError, build_index
     from index.embedding import ModelNotFoundError
-    from index.store import IndexProblem
+    from index.store import IndexProblem, disk_full, is_disk_full
 
     progress = None if args.quiet or not sys.stderr.isatty() else _RichProgress()
     try:
@@ -95,12 +94,8 @@ def run_index(args: argparse.Namespace, settings: Settings) -> int:
     except IndexProblem as exc:
         return fail(str(exc), EXIT_FAILED)
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return fail(
-                f"disk full while writing {settings.index_dir}; the previous index is "
-                "unchanged and still answering; free some space and run `newsqa index` again",
-                EXIT_FAILED,
-            )
+        if is_disk_full(exc):
+            return fail(str(disk_full(settings.index_dir)), EXIT_FAILED)
         return fail(f"{exc.strerror or exc} ({exc.filename or settings.index_dir})", EXIT_FAILED)
     finally:
         if progress is not None:

@@ -151,6 +151,18 @@ class DocStore:
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
+    def passage_ids(self) -> set[str]:
+        return {row[0] for row in self.db.execute("SELECT id FROM passages")}
+
+    def orphans(self) -> int:
+        """Passages whose article is gone, plus articles left without passages."""
+        row = self.db.execute(
+            "SELECT (SELECT COUNT(*) FROM passages WHERE article_id NOT IN"
+            " (SELECT id FROM articles)),"
+            " (SELECT COUNT(*) FROM articles WHERE id NOT IN (SELECT article_id FROM passages))"
+        ).fetchone()
+        return int(row[0]) + int(row[1])
+
     def all_passage_texts(self) -> tuple[list[str], list[str]]:
         """(passage ids, passage texts with their article title) for the lexical index."""
         ids, texts = [], []

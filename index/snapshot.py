@@ -15,11 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from index.build import BM25, DOCSTORE
 from index.docstore import ArticleRecord, DocStore, PassageRecord, SentenceRecord
 from index.lexical import Lexical
 from index.settings import Settings
 from index.store import (
+    BM25,
+    DOCSTORE,
     ChromaTarget,
     DiskFullError,
     IndexCorruptError,
@@ -90,26 +91,43 @@ class Snapshot:
     @cached_property
     def lexical(self) -> Lexical:
         try:
-            return Lexical.load(self.path / BM25)
+            lexical = Lexical.load(self.path / BM25)
         except Exception as exc:
             raise _corrupt(self.location, f"BM25 files: {exc}") from None
+        self._check_count("BM25", len(lexical.ids))
+        return lexical
 
     @cached_property
     def _vectors(self) -> Any:
         """This generation's collection as a LangChain `Chroma` vector store."""
+        from chromadb.errors import NotFoundError
         from langchain_chroma import Chroma
 
         name = self.target.collection_name(self.meta["model_slug"], self.path)
         try:
             client = self.target.client(self.path)
-            client.get_collection(name)
-            return Chroma(
+            stored = client.get_collection(name).count()
+            vectors = Chroma(
                 client=client, collection_name=name, create_collection_if_not_exists=False
             )
         except IndexProblem:
             raise
+        except NotFoundError:
+            where = f"the Chroma server at {self.target.url}" if self.target.url else "Chroma"
+            raise _out_of_step(self.location, f"{where} has no collection {name}") from None
         except Exception as exc:
             raise self._failure(exc) from None
+        self._check_count("Chroma", stored)
+        return vectors
+
+    def _check_count(self, part: str, stored: int) -> None:
+        """A part holding another number of passages than the document store: out of step."""
+        expected = self.docs.counts()[1]
+        if stored != expected:
+            raise _out_of_step(
+                self.location,
+                f"{part} holds {stored} passages, the document store {expected}",
+            )
 
     def _failure(self, exc: Exception) -> IndexProblem:
         """What a Chroma error means: server down, disk full, or a damaged index."""
@@ -174,6 +192,12 @@ class Snapshot:
 def _corrupt(location: Path, what: str) -> IndexCorruptError:
     return IndexCorruptError(
         f"the index in {location} is damaged ({what}); rebuild it with `newsqa index --full`"
+    )
+
+
+def _out_of_step(location: Path, what: str) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"the index in {location} is out of step ({what}); repair it with `newsqa index`"
     )
 
 

@@ -56,6 +56,14 @@ class DiskFullError(StoreUnavailableError):
 _DISK_FULL_TEXT = ("database or disk is full", "no space left on device", "disk quota exceeded")
 
 
+def disk_full(index_dir: Path) -> DiskFullError:
+    """The one-line error of a build that ran out of space."""
+    return DiskFullError(
+        f"disk full while writing {index_dir}; the previous index is unchanged and still "
+        "answering; free some space and run `newsqa index` again"
+    )
+
+
 def is_disk_full(exc: BaseException | None) -> bool:
     """Whether `exc`, or anything it was raised from, says the disk is full."""
     seen: set[int] = set()
@@ -70,6 +78,8 @@ def is_disk_full(exc: BaseException | None) -> bool:
 
 
 CHROMA_DIR = "chroma"
+DOCSTORE = "docstore.sqlite"  # in each generation: articles, passages, sentences, hashes
+BM25 = "bm25"  # in each generation: the BM25 index and its passage ids
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -224,5 +225,43 @@ def test_server_vanishes_and_returns_mid_conversation(tmp_path: Path, embedder, 
         short, dense = turn("When will they meet again?")
         assert short == "February 1" and dense  # dense search is back, same answerer
         assert len(answerer.conversations.history("chat-1")) == 3  # no turn lost
+    finally:
+        chroma.stop()
+
+
+def test_server_data_reset_is_refused_then_rebuilt_by_newsqa_index(
+    tmp_path: Path, embedder, capsys, caplog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server comes back empty (a new container without its volume): the index folder
+    still records every article, the server holds none of them."""
+    import bot.cli
+    import index.build
+    from index.audit import audit
+
+    chroma = ChromaServer(tmp_path / "data").start()
+    try:
+        index_dir = tmp_path / "ix"
+        settings = make_settings(index_dir, chroma_url=chroma.url)
+        build_index(settings, embedder=embedder)
+        chroma.stop()
+        shutil.rmtree(chroma.path)
+        chroma.start()
+        monkeypatch.setenv("NEWSQA_CHROMA_URL", chroma.url)
+        monkeypatch.setattr(bot.cli, "_answerer", lambda s: build_answerer(s, embedder=embedder))
+        ask = ["ask", "--index-dir", str(index_dir), "Who represented the US?"]
+        assert main(ask) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"the Chroma server at {chroma.url} has no collection" in err[0]
+        assert "repair it with `newsqa index`" in err[0]
+
+        monkeypatch.setattr(index.build, "Embedder", lambda *a, **k: embedder)
+        rebuild = ["index", "--quiet", "--source", str(SAMPLE_DIR), "--index-dir", str(index_dir)]
+        code = main(rebuild)
+        assert code == 0 and capsys.readouterr().out.startswith("indexed")
+        assert "out of step" in caplog.text
+        current = IndexDir(index_dir).current()
+        assert current is not None
+        assert audit(current, ChromaTarget(chroma.url), "all-minilm-l6-v2") is None
+        assert main(ask) == 0 and "Steve Witkoff" in capsys.readouterr().out
     finally:
         chroma.stop()

@@ -309,3 +309,104 @@ def test_real_full_disk_keeps_the_old_index_answering(tmp_path: Path) -> None:
     assert freed["build"]["code"] == 0 and "40 added" in freed["build"]["out"]
     assert freed["ask"]["code"] == 0 and "Steve Witkoff" in freed["ask"]["out"]
     print(f"real full disk: {len(cases)} builds ran out of space, all refused in one line")
+
+
+# -- the record manager out of step with the store -----------------------------------------
+# The document store records which articles (by content hash) gave which passages; BM25
+# and Chroma must hold exactly those passages. These break that from outside.
+FERRY = "ferry.txt"
+
+
+def _chroma_collection(gen: Path):
+    import chromadb
+
+    client = chromadb.PersistentClient(path=str(gen / "chroma"))
+    return client.get_collection(client.list_collections()[0].name)
+
+
+def _chroma_lost_passages(gen: Path, sample_index: Path) -> None:
+    collection = _chroma_collection(gen)
+    collection.delete(ids=collection.get(include=[])["ids"][:2])
+
+
+def _chroma_stray_passage(gen: Path, sample_index: Path) -> None:
+    _chroma_collection(gen).add(ids=["stray"], embeddings=[[0.05] * 384], documents=["stray"])
+
+
+def _docstore_lost_article(gen: Path, sample_index: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(gen / "docstore.sqlite") as db:
+        for table, column in (("sentences", "article_id"), ("passages", "article_id")):
+            db.execute(f"DELETE FROM {table} WHERE {column} = ?", (FERRY,))
+        db.execute("DELETE FROM articles WHERE id = ?", (FERRY,))
+
+
+def _docstore_orphan_passages(gen: Path, sample_index: Path) -> None:
+    import sqlite3
+
+    with sqlite3.connect(gen / "docstore.sqlite") as db:
+        db.execute("DELETE FROM articles WHERE id = ?", (FERRY,))
+
+
+def _bm25_of_another_build(gen: Path, sample_index: Path) -> None:
+    shutil.rmtree(gen / "bm25")
+    shutil.copytree(_current(sample_index) / "bm25", gen / "bm25")
+
+
+# fault: (damage, whether readers must refuse the index: they compare counts only)
+OUT_OF_STEP = {
+    "chroma-lost-passages": (_chroma_lost_passages, True),
+    "chroma-stray-passage": (_chroma_stray_passage, True),
+    "docstore-lost-article": (_docstore_lost_article, True),
+    "docstore-orphan-passages": (_docstore_orphan_passages, False),
+    "bm25-of-another-build": (_bm25_of_another_build, True),
+}
+
+
+@pytest.mark.parametrize("fault", list(OUT_OF_STEP))
+def test_out_of_step_index_is_refused_then_repaired_by_newsqa_index(
+    fault: str, sample_index: Path, tmp_path: Path, embedder, monkeypatch, capsys, caplog
+) -> None:
+    import index.build
+    from index.audit import audit
+    from index.store import ChromaTarget
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLE_DIR / SAMPLE_ID, src / SAMPLE_ID)
+    (src / FERRY).write_text(
+        "Ferry strike ends\nThe ferry union ended its strike on Monday after nine days. "
+        "Boats to the island will run on the normal timetable from Wednesday."
+    )
+    index_dir = tmp_path / "ix"
+    settings = make_settings(index_dir, articles_dir=src)
+    build_index(settings, embedder=embedder)
+    passages = open_snapshot(index_dir).status().passages
+    damage, refused = OUT_OF_STEP[fault]
+    damage(_current(index_dir), sample_index)
+    assert audit(_current(index_dir), ChromaTarget(), "all-minilm-l6-v2") is not None
+
+    # Asking: one line naming the fix, never an answer from a half-index; where the counts
+    # still agree (passages whose article row is gone), the intact part answers.
+    code, out, err = _ask_in_process(index_dir, embedder, monkeypatch, capsys)
+    assert "Traceback" not in out + err
+    if refused:
+        lines = err.strip().splitlines()
+        assert code == 1 and len(lines) == 1, err
+        assert "is out of step" in lines[0] and "repair it with `newsqa index`" in lines[0]
+    else:
+        assert code == 0 and "Steve Witkoff" in out
+
+    # Plain `newsqa index`, nothing changed in the articles: it notices and rebuilds.
+    monkeypatch.setattr(index.build, "Embedder", lambda *a, **k: embedder)
+    caplog.clear()
+    code = bot.cli.main(["index", "--quiet", "--source", str(src), "--index-dir", str(index_dir)])
+    out = capsys.readouterr().out
+    assert code == 0 and out.startswith("indexed"), out
+    assert "out of step" in caplog.text and "rebuilding it in full" in caplog.text
+    assert audit(_current(index_dir), ChromaTarget(), "all-minilm-l6-v2") is None
+    assert open_snapshot(index_dir).status().passages == passages
+    assert _article_ids(index_dir) == {SAMPLE_ID, FERRY}
+    code, out, err = _ask_in_process(index_dir, embedder, monkeypatch, capsys)
+    assert code == 0 and "Steve Witkoff" in out, err

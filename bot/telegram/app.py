@@ -77,7 +77,12 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
         log.info("allow-list: %d user or chat id(s)", len(state.policy.allowed))
     await application.bot.set_my_commands(command_list())
     loop = asyncio.get_running_loop()
-    await loop.run_in_executor(state.executor, state.answerer.warm)
+    from index import IndexProblem
+
+    try:
+        await loop.run_in_executor(state.executor, state.answerer.warm)
+    except IndexProblem as exc:  # stay up: a rebuild (or /reindex) is picked up live
+        log.error("%s; until then questions get an apology", exc)
     log.info("bot @%s ready", application.bot.username)
 
 

@@ -1,0 +1,85 @@
+"""Whether a generation's parts still agree before a build trusts it.
+
+The document store is the record manager: it says which articles (at which content hash)
+gave which passages. The BM25 files and the Chroma collection must hold exactly those
+passages. They are written together and published in one step, so they fall out of step
+only through outside damage: a Chroma server whose data was reset, files restored from
+different backups, a collection edited by hand. `newsqa index` audits the current
+generation before building on it and rebuilds it in full from the articles when the parts
+disagree; readers check the cheap part of this (the counts) when they open it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from index.docstore import DocStore
+from index.lexical import Lexical
+from index.store import BM25, DOCSTORE, ChromaTarget, IndexProblem, disk_full, is_disk_full
+
+PAGE = 5000
+
+
+def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None:
+    """Why `generation` cannot be built on, or None when its parts agree.
+
+    Raises `StoreUnavailableError` when the Chroma server cannot be reached: that is not
+    damage, and rebuilding would not help.
+    """
+    try:
+        store = DocStore(generation / DOCSTORE, readonly=True)
+        try:
+            ids, orphans = store.passage_ids(), store.orphans()
+        finally:
+            store.close()
+    except Exception as exc:
+        return f"document store: {exc}"
+    if orphans:
+        return f"the document store has {orphans} passages or articles without their pair"
+    try:
+        lexical = set(Lexical.load(generation / BM25).ids)
+    except Exception as exc:
+        return f"BM25 files: {exc}"
+    if lexical != ids:
+        return f"BM25 holds {len(lexical)} passages, the document store {len(ids)}"
+    name = target.collection_name(model_slug, generation)
+    try:
+        collection = target.client(generation).get_collection(name)
+        stored = _all_ids(collection)
+    except Exception as exc:
+        return _chroma_problem(exc, target, name, generation.parent)
+    if stored != ids:
+        return (
+            f"Chroma holds {len(stored)} passages, the document store {len(ids)} "
+            f"({len(ids - stored)} missing from Chroma, {len(stored - ids)} unknown to the "
+            "document store)"
+        )
+    return None
+
+
+def _all_ids(collection: Any) -> set[str]:
+    ids: set[str] = set()
+    offset = 0
+    while True:
+        page = collection.get(include=[], limit=PAGE, offset=offset)["ids"]
+        ids.update(page)
+        if len(page) < PAGE:
+            return ids
+        offset += PAGE
+
+
+def _chroma_problem(exc: Exception, target: ChromaTarget, name: str, index_dir: Path) -> str:
+    """What a failure to read the collection means; raises where rebuilding cannot help."""
+    from chromadb.errors import NotFoundError
+
+    if isinstance(exc, IndexProblem):  # the server is down: say so, do not rebuild
+        raise exc
+    if is_disk_full(exc):  # Chroma writes even to open its database
+        raise disk_full(index_dir) from exc
+    if isinstance(exc, NotFoundError):
+        where = f"the Chroma server at {target.url}" if target.url else "Chroma"
+        return f"{where} has no collection {name}"
+    if target.url:
+        raise target.unavailable(exc) from None
+    return f"Chroma: {exc}"
