@@ -51,9 +51,9 @@ def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None
         return _chroma_problem(exc, target, name, generation.parent)
     if stored != ids:
         return (
-            f"Chroma holds {len(stored)} passages, the document store {len(ids)} "
-            f"({len(ids - stored)} missing from Chroma, {len(stored - ids)} unknown to the "
-            "document store)"
+            f"Chroma holds {len(stored)} passages, the document store {len(ids)}: "
+            f"{len(ids - stored)} missing from Chroma, {len(stored - ids)} unknown to the "
+            "document store"
         )
     return None
 
