@@ -8,6 +8,7 @@ nothing it says survives verification, the extractive answer stands.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class _State:
     retrieval: Retrieval | None = None
     reading: Reading | None = None
     on_token: Callable[[str], None] | None = None
+    abandoned: threading.Event | None = None
     llm_result: Any = None
     hint: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -94,10 +96,15 @@ class Answerer:
         conversation: str | None = None,
         id: str | None = None,
         on_token: Callable[[str], None] | None = None,
+        abandoned: threading.Event | None = None,
     ) -> tuple[Answer, Retrieval]:
-        """The answer and the passages it was drawn from."""
+        """The answer and the passages it was drawn from.
+
+        `abandoned`: set by a caller that gave up waiting (a Telegram timeout); the answer
+        is then not recorded in the conversation, which the user never saw it join.
+        """
         cleaned = clean_question(question, self.settings.max_question_chars)
-        state = _State(cleaned, conversation, id, on_token=on_token)
+        state = _State(cleaned, conversation, id, on_token=on_token, abandoned=abandoned)
         answer = self.chain.invoke(state)
         assert state.retrieval is not None
         return answer, state.retrieval
@@ -199,7 +206,8 @@ class Answerer:
         )
         state.timings["total"] = (time.perf_counter() - state.started) * 1000
         answer.timings_ms = {k: round(v, 1) for k, v in state.timings.items()}
-        if state.conversation is not None:
+        gave_up = state.abandoned is not None and state.abandoned.is_set()
+        if state.conversation is not None and not gave_up:
             self.last[state.conversation] = state.retrieval
             quote = answer.citations[0].quote if answer.citations else None
             cited = tuple(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import inspect
 import json
 import logging
 import os
@@ -67,10 +68,18 @@ class Spy:
 
     def __init__(self, real: Any, run: Callable[..., tuple[Answer, Retrieval]] | None = None):
         self.real, self._run, self.questions = real, run, []
+        # Options such as `abandoned` reach the real run, and a stand-in that takes **options.
+        kinds = [p.kind for p in inspect.signature(run).parameters.values()] if run else []
+        self._options = run is None or inspect.Parameter.VAR_KEYWORD in kinds
 
-    def run(self, question: str, conversation: str | None = None) -> tuple[Answer, Retrieval]:
+    def run(
+        self, question: str, conversation: str | None = None, **options: Any
+    ) -> tuple[Answer, Retrieval]:
         self.questions.append((question, conversation))
-        return (self._run or self.real.run)(question, conversation)
+        run = self._run or self.real.run
+        if not self._options:
+            return run(question, conversation)
+        return run(question, conversation, **options)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
@@ -395,10 +404,12 @@ def test_errors_apologize_and_never_leak_the_token(
 def test_slow_answers_keep_typing_and_time_out(
     api: FakeBotApi, start_bot: Callable[..., Spy], answerer: Any
 ) -> None:
-    def slow(question: str, conversation: str | None) -> tuple[Answer, Retrieval]:
+    def slow(question: str, conversation: str | None, **options: Any) -> tuple[Answer, Retrieval]:
         time.sleep(1.2 if "slow" in question else 2.5)
-        return answerer.run("Who represented the US?", conversation)
+        return answerer.run("Who represented the US?", conversation, **options)
 
+    for user in (ANN, BOB):
+        answerer.reset(f"tg:{user}")
     start_bot(run=slow, typing_every_s=0.2, answer_timeout_s=2.0)
     api.send(BOB, "A slow question?")
     api.send(ANN, "A very long-running question?")
@@ -410,6 +421,9 @@ def test_slow_answers_keep_typing_and_time_out(
     typing = [c for c in api.of("sendChatAction") if c.params["chat_id"] == BOB]
     assert len(typing) >= 3  # renewed while waiting
     assert html.unescape(replies(api, ANN, 1)[0]["text"]) == text_of("tg_timeout")
+    time.sleep(0.8)  # the abandoned answer finishes in the background
+    assert len(answerer.conversations.history(f"tg:{BOB}")) == 1
+    assert answerer.conversations.history(f"tg:{ANN}") == []  # the user never saw it
 
 
 def test_reindex_is_for_admins_and_reports_the_summary(

@@ -8,8 +8,10 @@ slow question never blocks the event loop or other chats.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TypeVar
@@ -199,12 +201,13 @@ async def answer_question(update: Update, context: Context, question: str) -> No
         return
     key = conversation_key(chat, user)
     thread = message.message_thread_id if message.is_topic_message else None
+    abandoned = threading.Event()  # set on timeout: the late answer joins no conversation
+    run = functools.partial(state.answerer.run, question, key, abandoned=abandoned)
     async with state.lock_for(key), typing(context.bot, chat.id, state.typing_every_s, thread):
         try:
-            answer, retrieval = await asyncio.wait_for(
-                _in_pool(state, state.answerer.run, question, key), state.answer_timeout_s
-            )
+            answer, retrieval = await asyncio.wait_for(_in_pool(state, run), state.answer_timeout_s)
         except TimeoutError:
+            abandoned.set()
             log.warning("no answer within %.0f s for conversation %s", state.answer_timeout_s, key)
             await reply_prompt(update, "tg_timeout")
             return
