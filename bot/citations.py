@@ -7,6 +7,7 @@ for anything that arrives from elsewhere (an LLM, a stale index).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from bot.answer import Citation
@@ -64,6 +65,19 @@ def check(citation: Citation, article_text: str) -> bool:
     return article_text[citation.start : citation.end] == citation.quote
 
 
+# A marker-like "[9]" or "[2, 3]" that an article's own text contains.
+_MARKER_LIKE = re.compile(r"\s*\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+
+
+def unmarked(text: str) -> str:
+    """`text` without "[9]"-style references, which would read as markers of ours."""
+    return _MARKER_LIKE.sub("", text).strip()
+
+
 def answer_text(citations: Sequence[Citation]) -> str:
-    """The extractive answer: the quotes themselves, each followed by its marker."""
-    return " ".join(f"{c.quote} [{c.n}]" for c in citations)
+    """The extractive answer: the quotes themselves, each followed by its marker.
+
+    A quote's own "[9]"-style references are left out of the answer text (the citation
+    keeps the verbatim quote), so every marker in the answer names one of its citations.
+    """
+    return " ".join(f"{unmarked(c.quote)} [{c.n}]" for c in citations)

@@ -149,7 +149,9 @@ def test_gold_follow_ups_with_an_llm(
         script = []
         for item in pairs:
             if item["id"].endswith("b"):
-                rewritten[item["id"]] = f"Standalone version of {item['id']}?"
+                # Only words of the question: a rewrite that adds a number, name, date,
+                # link or identifier the conversation lacks is not used (condense.py).
+                rewritten[item["id"]] = f"Standalone version of: {item['question']}"
                 script.append(rewritten[item["id"]])
             script.append("Russia sent military intelligence chief Igor Kostyukov [1].")
         server.script(*script)

@@ -4,7 +4,9 @@ None means "use the extractive answer": the endpoint timed out, refused, answere
 HTTP error or with something that is not a chat completion, or said nothing. Each such
 failure is logged once, as one warning line naming the kind of error (never the key or
 the response body). A model that answers is verified in code (`verify.py`); its kept
-sentences are renumbered [1]..[k] in order of first use, and each marker gets as its
+sentences are renumbered [1]..[k] in order of first use (a sentence that contains one of
+the configured secrets, such as the API key the endpoint receives, is removed: the
+model must never be able to hand one on), and each marker gets as its
 citation the sentence of the cited passage that best matches the claim, as offsets into
 the article text, so `quote == article_text[start:end]` holds as in extractive mode.
 """
@@ -84,7 +86,7 @@ def llm_answer(
         log.warning("LLM answer failed (empty output); using the extractive answer")
         return None
     try:
-        return _verified(raw, passages)
+        return _verified(raw, passages, secrets_of(settings))
     except Exception as exc:  # a bug here must not cost the user the extractive answer
         log.warning(
             "LLM answer failed (verification error: %s); using the extractive answer",
@@ -93,14 +95,28 @@ def llm_answer(
         return None
 
 
-def _verified(raw: str, passages: Sequence[Passage]) -> LlmResult:
+def secrets_of(settings: Settings) -> tuple[str, ...]:
+    """The configured secret values (API key, bot token, webhook secret)."""
+    found = []
+    for name in ("llm_api_key", "telegram_bot_token", "telegram_webhook_secret"):
+        value = getattr(settings, name, None)
+        text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        if isinstance(text, str) and text.strip():
+            found.append(text.strip())
+    return tuple(found)
+
+
+def _verified(raw: str, passages: Sequence[Passage], secrets: Sequence[str] = ()) -> LlmResult:
     checked = verify(raw, [p.support for p in passages])
     removed = list(checked.removed)
+    claims = [c for c in checked.claims if not any(s in c.text for s in secrets)]
+    if len(claims) < len(checked.claims):
+        removed.append("(a sentence with a configured secret)")
     if checked.abstained:
         return LlmResult(text="", abstained=True, removed=removed, raw=raw)
-    if not checked.claims:
+    if not claims:
         return LlmResult(text="", abstained=False, removed=removed, raw=raw, unsupported=True)
-    text, citations = cite(checked.claims, passages)
+    text, citations = cite(claims, passages)
     return LlmResult(text=text, abstained=False, citations=citations, removed=removed, raw=raw)
 
 

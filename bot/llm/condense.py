@@ -1,21 +1,40 @@
 """Follow-up rewriting by the LLM (`prompts/condense.md`), for when one is configured.
 
-Returns None on any failure, so the caller falls back to the deterministic rewrite.
+Returns None on any failure, so the caller falls back to the deterministic rewrite. The
+rewrite is checked in code like an answer: one that adds names, numbers, dates, links or
+identifiers (a word with inner `-_:/@`, such as a key or a token) found neither in the
+conversation nor in the question is not used, so the model cannot slip invented facts or
+a secret into the question that is shown to the user and sent on to the answer prompt.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import prompts
 from bot.conversation import Turn
+from bot.llm.verify import missing_facts, strip_markers
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
 log = logging.getLogger(__name__)
+
+_IDENTIFIER = re.compile(r"\S*[^\W_][-_:/@][^\W_]\S*")
+
+
+def invented(rewrite: str, known: str) -> list[str]:
+    """What `rewrite` adds that `known` (the conversation and the question) lacks."""
+    missing = missing_facts(strip_markers(rewrite), [known])
+    lowered = known.lower()
+    for word in _IDENTIFIER.findall(rewrite):
+        word = word.strip(".,;:!?\"'()[]<>")
+        if word and word.lower() not in lowered:
+            missing.append(word)
+    return missing
 
 
 def format_history(history: Sequence[Turn], turns: int = 3) -> str:
@@ -32,7 +51,8 @@ def llm_condense(llm: BaseChatModel, history: Sequence[Turn], question: str) -> 
         return question
     from langchain_core.messages import HumanMessage
 
-    message = prompts.render("condense", history=format_history(history), question=question)
+    conversation = format_history(history)
+    message = prompts.render("condense", history=conversation, question=question)
     try:
         reply = llm.invoke([HumanMessage(message)])
     except Exception as exc:  # any endpoint failure: the deterministic rewrite takes over
@@ -41,5 +61,8 @@ def llm_condense(llm: BaseChatModel, history: Sequence[Turn], question: str) -> 
     content = reply.content if isinstance(reply.content, str) else ""
     lines = [line.strip().strip('"') for line in content.strip().splitlines() if line.strip()]
     if not lines or len(lines[0]) > 4 * len(question) + 200:
+        return None
+    if invented(lines[0], f"{conversation}\n{question}"):
+        log.info("LLM rewrite adds what the conversation does not say; using the deterministic one")
         return None
     return lines[0]

@@ -2,8 +2,8 @@
 
 Pure functions, no I/O and no model. The model's output is split into sentences; each
 keeps only the `[n]` markers that name a passage it was given (others are dropped); a
-sentence left without a marker is removed, and so is one whose numbers, dates or
-capitalized names do not occur in the passages it cites. The fixed no-answer phrase of
+sentence left without a marker is removed, and so is one whose numbers, dates,
+capitalized names or links do not occur in the passages it cites. The fixed no-answer phrase of
 `prompts/answer.md` means the model abstained. The checks are deliberately literal:
 a paraphrased name ("the United States" for "US") is removed, never guessed at.
 """
@@ -33,6 +33,7 @@ def _words(text: str) -> list[str]:
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_LINK = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[^\s<>()\[\]\"'`]+", re.I)
 _NUMBER_WORDS = {
     word: value
     for value, word in enumerate(
@@ -256,10 +257,15 @@ def _name_key(text: str) -> str:
     return " " + " ".join(words) + " "
 
 
+def links(text: str) -> set[str]:
+    """Links in `text` ("https://…", "www.…"), without trailing punctuation."""
+    return {match.rstrip(".,;:!?") for match in _LINK.findall(text)}
+
+
 def missing_facts(claim: str, sources: Sequence[str]) -> list[str]:
-    """The numbers, dates and names of `claim` that occur in none of `sources`."""
+    """The numbers, dates, names and links of `claim` that occur in none of `sources`."""
     source = "\n".join(sources)
-    missing: list[str] = []
+    missing: list[str] = sorted(link for link in links(claim) if link not in source)
     have_numbers = numbers(source)
     missing += sorted(n for n in numbers(claim) if n not in have_numbers)
     have_dates = dates(source)

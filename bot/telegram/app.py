@@ -24,6 +24,7 @@ from telegram.ext import (
 )
 
 import prompts
+from bot.llm.answer import secrets_of
 from bot.telegram import handlers
 from bot.telegram.access import AccessPolicy, RateLimiter
 from bot.telegram.redact import redact_logs
@@ -109,7 +110,8 @@ def build_application(
     Raises `MissingTokenError` without a token.
     """
     token = bot_token(settings)
-    undo_redaction = redact_logs(token)
+    # PTB logs every Bot API call's parameters at DEBUG (setWebhook's secret_token too).
+    undo_redaction = redact_logs(token, *secrets_of(settings), webhook_secret_of(settings))
     if answerer is None:
         from bot.components import build_answerer
 
@@ -190,6 +192,13 @@ def webhook_secret(token: str, configured: str | None = None) -> str:
     return hashlib.sha256(f"newsqa-webhook:{token}".encode()).hexdigest()[:48]
 
 
+def webhook_secret_of(settings: Settings) -> str:
+    configured = settings.telegram_webhook_secret
+    return webhook_secret(
+        bot_token(settings), configured.get_secret_value() if configured else None
+    )
+
+
 def run_telegram(
     settings: Settings, webhook_url: str | None = None, port: int | None = None
 ) -> int:
@@ -210,18 +219,12 @@ def run_telegram(
         return EXIT_FAILED
     updates = [Update.MESSAGE, Update.CALLBACK_QUERY]
     if webhook_url:
-        token = bot_token(settings)
         application.run_webhook(
             listen=settings.telegram_webhook_listen,
             port=port or settings.telegram_webhook_port,
             url_path=urlparse(webhook_url).path.lstrip("/"),
             webhook_url=webhook_url,
-            secret_token=webhook_secret(
-                token,
-                settings.telegram_webhook_secret.get_secret_value()
-                if settings.telegram_webhook_secret
-                else None,
-            ),
+            secret_token=webhook_secret_of(settings),
             allowed_updates=updates,
         )
     else:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import prompts
 from bot.answer import Answer, Citation
+from bot.citations import unmarked
 from bot.retrieve import Candidate
 
 MESSAGE_LIMIT = 4096
@@ -47,8 +48,8 @@ def source_heading(citation: Citation) -> str:
     parts = [f"<b>{esc(citation.title or citation.article_id)}</b>"]
     if citation.published:
         parts.append(esc(citation.published))
-    if citation.url:
-        parts.append(f'<a href="{esc(citation.url)}">link</a>')
+    if citation.url and citation.url.lower().startswith(("http://", "https://")):
+        parts.append(f'<a href="{esc(citation.url)}">link</a>')  # never javascript: and co.
     return f"[{citation.n}] " + " · ".join(parts)
 
 
@@ -74,7 +75,8 @@ def answer_html(answer: Answer, covered: Sequence[str] = ()) -> str:
             body = f"<b>{escaped}</b>\n\n{body}"
     lines = [body]
     if answer.standalone_question != answer.question:
-        understood = prompts.render("tg_understood", question=answer.standalone_question)
+        # A question's "[9]" would read as a marker to a source that is not listed.
+        understood = prompts.render("tg_understood", question=unmarked(answer.standalone_question))
         lines.append(f"<i>({esc(understood)})</i>")
     lines.append("")
     lines.append(f"<b>{esc(prompts.load('tg_sources_title'))}</b>")

@@ -1,4 +1,4 @@
-"""Keep the bot token out of every log line, tracebacks included.
+"""Keep the bot token (and the other secrets) out of every log line, tracebacks included.
 
 httpx logs request URLs (`…/bot<token>/getUpdates`) and an exception may carry the
 token in its message; a log record factory rewrites each record as it is made, so no
@@ -42,14 +42,17 @@ class _RedactingFactory:
         return record
 
 
-def redact_logs(secret: str) -> Callable[[], None]:
-    """Redact `secret` from every log record from now on; returns the undo function."""
+def redact_logs(secret: str, *more: str) -> Callable[[], None]:
+    """Redact `secret` (and `more`) from every log record from now on; returns the undo
+    function."""
     current = logging.getLogRecordFactory()
     if isinstance(current, _RedactingFactory):
-        if secret not in current.secrets:
-            current.secrets = (*current.secrets, secret)
+        for value in (secret, *more):
+            if value and value not in current.secrets:
+                current.secrets = (*current.secrets, value)
         return lambda: None
     factory = _RedactingFactory(current, secret)
+    factory.secrets = tuple(dict.fromkeys(v for v in (secret, *more) if v))
     logging.setLogRecordFactory(factory)
 
     def undo() -> None:
