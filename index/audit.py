@@ -16,7 +16,7 @@ from typing import Any
 
 from index.docstore import DocStore
 from index.lexical import Lexical
-from index.store import BM25, DOCSTORE, ChromaTarget, IndexProblem, disk_full, is_disk_full
+from index.store import BM25, DOCSTORE, ChromaTarget, DiskFullError, IndexCorruptError, disk_full
 
 PAGE = 5000
 
@@ -24,8 +24,9 @@ PAGE = 5000
 def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None:
     """Why `generation` cannot be built on, or None when its parts agree.
 
-    Raises `StoreUnavailableError` when the Chroma server cannot be reached: that is not
-    damage, and rebuilding would not help.
+    Raises `StoreUnavailableError` when the Chroma server cannot be reached, and
+    `DiskFullError` when the disk is too full for Chroma to open: neither is damage, and
+    rebuilding would not help.
     """
     try:
         store = DocStore(generation / DOCSTORE, readonly=True)
@@ -48,7 +49,12 @@ def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None
         collection = target.client(generation).get_collection(name)
         stored = _all_ids(collection)
     except Exception as exc:
-        return _chroma_problem(exc, target, name, generation.parent)
+        problem = target.problem(exc, generation.parent, name)
+        if isinstance(problem, IndexCorruptError):  # rebuilding from the articles repairs it
+            return problem.what
+        if isinstance(problem, DiskFullError) and target.url is None:
+            raise disk_full(generation.parent) from exc  # Chroma writes even to open
+        raise problem from exc  # the server is down: say so, do not rebuild
     if stored != ids:
         return (
             f"Chroma holds {len(stored)} passages, the document store {len(ids)}: "
@@ -67,19 +73,3 @@ def _all_ids(collection: Any) -> set[str]:
         if len(page) < PAGE:
             return ids
         offset += PAGE
-
-
-def _chroma_problem(exc: Exception, target: ChromaTarget, name: str, index_dir: Path) -> str:
-    """What a failure to read the collection means; raises where rebuilding cannot help."""
-    from chromadb.errors import NotFoundError
-
-    if isinstance(exc, IndexProblem):  # the server is down: say so, do not rebuild
-        raise exc
-    if is_disk_full(exc):  # Chroma writes even to open its database
-        raise disk_full(index_dir) from exc
-    if isinstance(exc, NotFoundError):
-        where = f"the Chroma server at {target.url}" if target.url else "Chroma"
-        return f"{where} has no collection {name}"
-    if target.url:
-        raise target.unavailable(exc) from None
-    return f"Chroma: {exc}"

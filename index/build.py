@@ -167,10 +167,17 @@ def build_index(
             )
             index_dir.publish(generation)
         except BaseException as exc:
-            full_disk = is_disk_full(exc) or _nearly_full(generation)
+            if _published(index_dir, generation):  # interrupted after the switch: done
+                raise
+            full_disk = is_disk_full(exc, local_only=target.url is not None) or (
+                target.url is None
+                and isinstance(exc, Exception)
+                and not isinstance(exc, IndexProblem)
+                and _nearly_full(generation)
+            )
             shutil.rmtree(generation, ignore_errors=True)
             target.drop(wanted["model_slug"], [generation])
-            if full_disk and not isinstance(exc, KeyboardInterrupt):
+            if full_disk:
                 raise disk_full(settings.index_dir) from exc
             if target.url and not isinstance(exc, IndexProblem | OSError | KeyboardInterrupt):
                 try:  # the server went away mid-build: say so in one line
@@ -182,6 +189,13 @@ def build_index(
         summary.generation = generation.name
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _published(index_dir: IndexDir, generation: Path) -> bool:
+    try:
+        return index_dir.current() == generation
+    except IndexProblem:
+        return False
 
 
 def _nearly_full(path: Path, floor: int = 1 << 20) -> bool:

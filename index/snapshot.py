@@ -22,13 +22,12 @@ from index.store import (
     BM25,
     DOCSTORE,
     ChromaTarget,
-    DiskFullError,
-    IndexCorruptError,
     IndexDir,
     IndexMissingError,
     IndexProblem,
     StoreUnavailableError,
-    is_disk_full,
+    damaged,
+    out_of_step,
 )
 
 log = logging.getLogger(__name__)
@@ -59,9 +58,9 @@ class Snapshot:
             self.meta = self.docs.get_meta()
             self.docs.counts()
         except Exception as exc:
-            raise _corrupt(location, f"document store: {exc}") from None
+            raise damaged(location, f"document store: {exc}") from None
         if "model_slug" not in self.meta:
-            raise _corrupt(location, "document store has no build record")
+            raise damaged(location, "document store has no build record")
         built_with = self.meta.get("store", "embedded")
         if built_with != (self.target.url or "embedded"):
             raise IndexProblem(
@@ -93,52 +92,39 @@ class Snapshot:
         try:
             lexical = Lexical.load(self.path / BM25)
         except Exception as exc:
-            raise _corrupt(self.location, f"BM25 files: {exc}") from None
+            raise damaged(self.location, f"BM25 files: {exc}") from None
         self._check_count("BM25", len(lexical.ids))
         return lexical
+
+    @property
+    def collection(self) -> str:
+        return self.target.collection_name(self.meta["model_slug"], self.path)
 
     @cached_property
     def _vectors(self) -> Any:
         """This generation's collection as a LangChain `Chroma` vector store."""
-        from chromadb.errors import NotFoundError
         from langchain_chroma import Chroma
 
-        name = self.target.collection_name(self.meta["model_slug"], self.path)
+        name = self.collection
         try:
             client = self.target.client(self.path)
             stored = client.get_collection(name).count()
             vectors = Chroma(
                 client=client, collection_name=name, create_collection_if_not_exists=False
             )
-        except IndexProblem:
-            raise
-        except NotFoundError:
-            where = f"the Chroma server at {self.target.url}" if self.target.url else "Chroma"
-            raise _out_of_step(self.location, f"{where} has no collection {name}") from None
         except Exception as exc:
-            raise self._failure(exc) from None
+            raise self.target.problem(exc, self.location, name) from None
         self._check_count("Chroma", stored)
         return vectors
 
     def _check_count(self, part: str, stored: int) -> None:
         """A part holding another number of passages than the document store: out of step."""
-        expected = self.docs.counts()[1]
+        with self._lock:
+            expected = self.docs.counts()[1]
         if stored != expected:
-            raise _out_of_step(
-                self.location,
-                f"{part} holds {stored} passages, the document store {expected}",
+            raise out_of_step(
+                self.location, f"{part} holds {stored} passages, the document store {expected}"
             )
-
-    def _failure(self, exc: Exception) -> IndexProblem:
-        """What a Chroma error means: server down, disk full, or a damaged index."""
-        if is_disk_full(exc):
-            return DiskFullError(
-                f"the disk holding {self.location} is full and Chroma cannot use its "
-                "database; free some space"
-            )
-        if self.target.url:
-            return self.target.unavailable(exc)
-        return _corrupt(self.location, f"Chroma: {exc}")
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top `k` passage ids by cosine similarity to `vector`."""
@@ -149,7 +135,7 @@ class Snapshot:
                     vector.tolist(), k=k
                 )
         except Exception as exc:
-            raise self._failure(exc) from None
+            raise self.target.problem(exc, self.location, self.collection) from None
         # Chroma reports cosine distance; callers get similarity.
         return [(doc.id, 1.0 - float(distance)) for doc, distance in hits]
 
@@ -187,18 +173,6 @@ class Snapshot:
             _ = self._vectors
         except StoreUnavailableError as exc:
             log.warning("%s; answering from BM25 alone until it is back", exc)
-
-
-def _corrupt(location: Path, what: str) -> IndexCorruptError:
-    return IndexCorruptError(
-        f"the index in {location} is damaged ({what}); rebuild it with `newsqa index --full`"
-    )
-
-
-def _out_of_step(location: Path, what: str) -> IndexCorruptError:
-    return IndexCorruptError(
-        f"the index in {location} is out of step ({what}); repair it with `newsqa index`"
-    )
 
 
 def open_snapshot(index_dir: Path, target: ChromaTarget | None = None) -> Snapshot:

@@ -36,7 +36,25 @@ class IndexMissingError(IndexProblem):
 
 
 class IndexCorruptError(IndexProblem):
-    pass
+    """The index cannot be used as it is; `what` says which part and why."""
+
+    def __init__(self, message: str, what: str = "") -> None:
+        super().__init__(message)
+        self.what = what or message
+
+
+def damaged(location: Path, what: str) -> IndexCorruptError:
+    return IndexCorruptError(
+        f"the index in {location} is damaged ({what}); rebuild it with `newsqa index --full`",
+        what,
+    )
+
+
+def out_of_step(location: Path, what: str) -> IndexCorruptError:
+    """Its parts disagree (see `index.audit`); a plain `newsqa index` rebuilds it."""
+    return IndexCorruptError(
+        f"the index in {location} is out of step ({what}); repair it with `newsqa index`", what
+    )
 
 
 class BuildLockedError(IndexProblem):
@@ -64,14 +82,28 @@ def disk_full(index_dir: Path) -> DiskFullError:
     )
 
 
-def is_disk_full(exc: BaseException | None) -> bool:
-    """Whether `exc`, or anything it was raised from, says the disk is full."""
+def too_full_to_read(location: Path) -> DiskFullError:
+    return DiskFullError(
+        f"the disk holding {location} is full and Chroma cannot use its database; "
+        "free some space"
+    )
+
+
+def is_disk_full(exc: BaseException | None, local_only: bool = False) -> bool:
+    """Whether `exc`, or anything it was raised from, says the disk is full.
+
+    `local_only`: count only errors of this machine's files (OS and SQLite), not the text
+    of an error a Chroma server sent about its own disk.
+    """
+    import sqlite3
+
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
             return True
-        if any(text in str(exc).lower() for text in _DISK_FULL_TEXT):
+        local = isinstance(exc, OSError | sqlite3.Error)
+        if (local or not local_only) and any(t in str(exc).lower() for t in _DISK_FULL_TEXT):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
@@ -119,6 +151,22 @@ class ChromaTarget:
             f"cannot reach the Chroma server at {self.url} ({reason}); start it, or unset "
             "NEWSQA_CHROMA_URL to use the embedded store"
         )
+
+    def problem(self, exc: BaseException, location: Path, collection: str) -> IndexProblem:
+        """What an error from this Chroma means: the collection gone (out of step), the
+        server down, a local disk too full for Chroma, or a damaged database."""
+        from chromadb.errors import NotFoundError
+
+        if isinstance(exc, IndexProblem):
+            return exc
+        if isinstance(exc, NotFoundError):
+            where = f"the Chroma server at {self.url}" if self.url else "Chroma"
+            return out_of_step(location, f"{where} has no collection {collection}")
+        if self.url:
+            return self.unavailable(exc)
+        if is_disk_full(exc):
+            return too_full_to_read(location)
+        return damaged(location, f"Chroma: {exc}")
 
     def drop(self, model_slug: str, generations: list[Path]) -> None:
         """Delete the server collections of removed generations (best effort)."""

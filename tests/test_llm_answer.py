@@ -277,3 +277,33 @@ def test_no_passages_abstains_without_calling_the_model(server: FakeOpenAI) -> N
     settings = settings_for(server.base_url)
     result = llm_answer(build_llm(settings), QUESTION, make_retrieval(TEXT, []), settings)
     assert result is not None and result.abstained and server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("word", "identifier"),
+    [
+        ("long-term", False),
+        ("follow-up", False),
+        ("annual", False),
+        ("sk-proj-secret-key", True),
+        ("user@example", True),
+        ("abc123", True),
+        ("eyJhbGciOi", True),
+        ("t.me/freecoins", True),
+    ],
+)
+def test_rewrite_check_tells_identifiers_from_words(word: str, identifier: bool) -> None:
+    from bot.llm.condense import invented, looks_like_identifier
+
+    assert looks_like_identifier(word) is identifier
+    rewrite = f"What is the {word} plan of the US?"
+    assert bool(invented(rewrite, "User: What is the plan of the US?")) is identifier
+
+
+def test_placeholder_api_keys_are_not_treated_as_secrets() -> None:
+    from bot.llm.answer import secrets_of
+
+    real, token = "sk-proj-0123456789abcdef", "123:" + "A" * 30
+    settings = load_settings(env_file=None, llm_api_key="none", telegram_bot_token=token)
+    assert secrets_of(settings) == (token,)
+    assert real in secrets_of(load_settings(env_file=None, llm_api_key=real))

@@ -122,6 +122,11 @@ def test_names(text: str, expected: list[tuple[str, ...]]) -> None:
         ("The meeting is in the United States.", [MEETING], ["United States"]),
         ("The talks ended without a breakthrough.", [MEETING], []),  # nothing to check
         ("Igor Kostyukov met Oleksii Kuleba.", [DELEGATIONS, POWER], []),  # either source
+        # Links are facts too, in every shape Telegram makes clickable.
+        ("The talks are streamed at https://evil.example/live.", [MEETING], ["https://evil.example/live"]),
+        ("Details at t.me/freecoins today.", [MEETING], ["t.me/freecoins"]),
+        ("Sign up at evil-llm.com now.", [MEETING], ["evil-llm.com"]),
+        ("The U.S. envoy met them at 4.5 p.m. today.", [MEETING], ["4.5", "U.S"]),  # no link
     ],
 )
 def test_missing_facts(claim: str, sources: list[str], missing: list[str]) -> None:

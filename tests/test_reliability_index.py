@@ -304,7 +304,10 @@ def test_real_full_disk_keeps_the_old_index_answering(tmp_path: Path) -> None:
         assert [n for n in case["leftovers"] if n.startswith("gen-")] == case["generations_after"]
         assert ask["code"] == 0 and "Steve Witkoff" in ask["out"], (case["case"], ask)
         assert "Traceback" not in ask["err"]
-        for warning in ask["err"].strip().splitlines():  # a disk too full to open Chroma
+        warnings = ask["err"].strip().splitlines()
+        if case["case"] == "free 0":  # too full for Chroma to open its database
+            assert len(warnings) == 1, ask["err"]
+        for warning in warnings:
             assert "is full" in warning and "answering from BM25 alone" in warning
     assert freed["build"]["code"] == 0 and "40 added" in freed["build"]["out"]
     assert freed["ask"]["code"] == 0 and "Steve Witkoff" in freed["ask"]["out"]

@@ -345,6 +345,14 @@ def check_answer(answer: Answer, message: dict[str, Any], corpus: Corpus, report
             report.fail(f"marker [{group}] but {listed} source(s) listed: {body[:300]!r}")
 
 
+def capture_all_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """Every record at DEBUG, also from loggers that `newsqa`'s CLI quietens (an earlier
+    test in the same session may have called it)."""
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "openai", "telegram"):
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
 def check_logs(caplog: pytest.LogCaptureFixture, report: Report) -> None:
     report.log_records = len(caplog.records)
     everything = caplog.text + "\n".join(
@@ -460,7 +468,7 @@ def test_extractive_mode(
     from bot.components import build_answerer
 
     began = time.monotonic()
-    caplog.set_level(logging.DEBUG)
+    capture_all_logs(caplog)
     settings = make_settings(
         corpus.index_dir, articles_dir=corpus.articles_dir, **ANSWERER_SETTINGS
     )
@@ -483,7 +491,7 @@ def test_llm_mode_with_a_compromised_model(
     from bot.components import build_answerer
 
     began = time.monotonic()
-    caplog.set_level(logging.DEBUG)
+    capture_all_logs(caplog)
     report = Report("llm")
     answers: dict[str, list[Answer]] = {}
     with FakeOpenAI() as server:

@@ -128,23 +128,22 @@ def test_bot_stays_up_on_an_out_of_step_index_and_recovers_after_newsqa_index(
     """Chroma lost passages before the bot started: it starts anyway, apologizes while the
     index is out of step, and answers again once `newsqa index` has rebuilt it, without a
     restart."""
-    import chromadb
+    from test_reliability_index import _chroma_lost_passages, _current
 
     from bot.components import build_answerer
     from index import build_index, load_settings
 
     settings = load_settings(env_file=None, index_dir=tmp_path / "ix", articles_dir=SAMPLE_DIR)
     build_index(settings, embedder=embedder)
-    gen = settings.index_dir / (settings.index_dir / "CURRENT").read_text().strip()
-    client = chromadb.PersistentClient(path=str(gen / "chroma"))
-    collection = client.get_collection(client.list_collections()[0].name)
-    collection.delete(ids=collection.get(include=[])["ids"][:2])
+    _chroma_lost_passages(_current(settings.index_dir), settings.index_dir)
     answerer = build_answerer(settings, embedder=embedder)
     with bot_starter(api, answerer, settings.index_dir, SAMPLE_DIR) as start:
         start()
         assert "is out of step" in caplog.text  # logged at start-up, the bot kept going
         api.send(ADMIN, "Who represented the US?")
         assert text(replies(api, ADMIN, 1)[0]) == prompts.load("tg_error")
+        assert "cannot answer: the index in" in caplog.text  # one line, no traceback
+        assert "error while handling an update" not in caplog.text
         build_index(settings, embedder=embedder)  # what `newsqa index` does
         api.send(ADMIN, "Who represented the US?")
         assert "Steve Witkoff" in text(replies(api, ADMIN, 2)[1])

@@ -404,9 +404,14 @@ def test_errors_apologize_and_never_leak_the_token(
 def test_slow_answers_keep_typing_and_time_out(
     api: FakeBotApi, start_bot: Callable[..., Spy], answerer: Any
 ) -> None:
+    finished = {ANN: threading.Event(), BOB: threading.Event()}
+
     def slow(question: str, conversation: str | None, **options: Any) -> tuple[Answer, Retrieval]:
         time.sleep(1.2 if "slow" in question else 2.5)
-        return answerer.run("Who represented the US?", conversation, **options)
+        try:
+            return answerer.run("Who represented the US?", conversation, **options)
+        finally:
+            finished[BOB if "slow" in question else ANN].set()
 
     for user in (ANN, BOB):
         answerer.reset(f"tg:{user}")
@@ -421,7 +426,7 @@ def test_slow_answers_keep_typing_and_time_out(
     typing = [c for c in api.of("sendChatAction") if c.params["chat_id"] == BOB]
     assert len(typing) >= 3  # renewed while waiting
     assert html.unescape(replies(api, ANN, 1)[0]["text"]) == text_of("tg_timeout")
-    time.sleep(0.8)  # the abandoned answer finishes in the background
+    assert finished[ANN].wait(10)  # the abandoned answer finished in the background
     assert len(answerer.conversations.history(f"tg:{BOB}")) == 1
     assert answerer.conversations.history(f"tg:{ANN}") == []  # the user never saw it
 

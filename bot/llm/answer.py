@@ -95,13 +95,20 @@ def llm_answer(
         return None
 
 
+SECRET_MIN_CHARS = 12  # shorter values are placeholders ("none", "ollama"), not secrets
+
+
 def secrets_of(settings: Settings) -> tuple[str, ...]:
-    """The configured secret values (API key, bot token, webhook secret)."""
+    """The configured secret values (API key, bot token, webhook secret).
+
+    A placeholder key for a local server ("none", "x") is left out: matched as a
+    substring it would remove every sentence and log line that contains the word.
+    """
     found = []
     for name in ("llm_api_key", "telegram_bot_token", "telegram_webhook_secret"):
         value = getattr(settings, name, None)
         text = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        if isinstance(text, str) and text.strip():
+        if isinstance(text, str) and len(text.strip()) >= SECRET_MIN_CHARS:
             found.append(text.strip())
     return tuple(found)
 

@@ -23,16 +23,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_IDENTIFIER = re.compile(r"\S*[^\W_][-_:/@][^\W_]\S*")
+_IDENTIFIER = (
+    re.compile(r"[^\W_][_:/@][^\W_]"),  # user@host, a_b, scheme:x, a/b
+    re.compile(r"^(?=.*\d)(?=.*[a-z])", re.I),  # letters and digits: sk-abc123
+    re.compile(r"[a-z][A-Z]"),  # inner capitals: eyJhbGci
+    re.compile(r"^[^\W_]+(?:-[^\W_]+){2,}$"),  # three or more parts: sk-proj-key
+)
+
+
+def looks_like_identifier(word: str) -> bool:
+    """A key, token, handle or path rather than a word ("long-term" is a word)."""
+    return any(pattern.search(word) for pattern in _IDENTIFIER)
 
 
 def invented(rewrite: str, known: str) -> list[str]:
     """What `rewrite` adds that `known` (the conversation and the question) lacks."""
     missing = missing_facts(strip_markers(rewrite), [known])
     lowered = known.lower()
-    for word in _IDENTIFIER.findall(rewrite):
+    for word in rewrite.split():
         word = word.strip(".,;:!?\"'()[]<>")
-        if word and word.lower() not in lowered:
+        if word and looks_like_identifier(word) and word.lower() not in lowered:
             missing.append(word)
     return missing
 

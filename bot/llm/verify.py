@@ -33,7 +33,15 @@ def _words(text: str) -> list[str]:
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_LINK = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[^\s<>()\[\]\"'`]+", re.I)
+_HOST = r"\b(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+"
+# Links as Telegram would make them clickable: with a scheme or www., a host with a path,
+# or a bare host under a common top-level domain.
+_LINK = re.compile(
+    r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[^\s<>()\[\]\"'`]+"
+    rf"|{_HOST}[a-z]{{2,24}}/[^\s<>()\[\]\"'`]*"
+    rf"|{_HOST}(?:com|net|org|io|me|info|biz|xyz|ru|app|dev|co|ly|gg|to|top|site|link)\b",
+    re.I,
+)
 _NUMBER_WORDS = {
     word: value
     for value, word in enumerate(

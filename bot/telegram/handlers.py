@@ -44,6 +44,7 @@ from bot.telegram.format import (
     split_html,
 )
 from bot.telegram.state import BotState, get_state
+from index import IndexProblem
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -213,6 +214,10 @@ async def answer_question(update: Update, context: Context, question: str) -> No
             return
         except QuestionError as exc:
             await reply(update, esc(str(exc)))
+            return
+        except IndexProblem as exc:  # one line for the operator, an apology for the user
+            log.error("cannot answer: %s", exc)
+            await reply_prompt(update, "tg_error")
             return
     state.last_answers.put(key, answer)
     covered = covered_names(retrieval.candidates) if answer.abstained else []
