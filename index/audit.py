@@ -39,7 +39,7 @@ def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None
     if orphans:
         return f"the document store has {orphans} passages or articles without their pair"
     try:
-        lexical = set(Lexical.load(generation / BM25).ids)
+        lexical = set(Lexical.stored_ids(generation / BM25))
     except Exception as exc:
         return f"BM25 files: {exc}"
     if lexical != ids:

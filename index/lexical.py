@@ -84,6 +84,17 @@ def term_spans(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
+# What `Lexical.save` writes (bm25s's files and our ids).
+_SAVED_FILES = (
+    "ids.json",
+    "params.index.json",
+    "vocab.index.json",
+    "data.csc.index.npy",
+    "indices.csc.index.npy",
+    "indptr.csc.index.npy",
+)
+
+
 class Lexical:
     """A BM25 index over passage texts, addressed by passage id."""
 
@@ -105,6 +116,17 @@ class Lexical:
         directory.mkdir(parents=True, exist_ok=True)
         self._retriever.save(str(directory), show_progress=False)
         (directory / "ids.json").write_text(json.dumps(self.ids))
+
+    @staticmethod
+    def stored_ids(directory: Path) -> list[str]:
+        """The passage ids saved in `directory`, without loading the index (or bm25s).
+
+        Raises `FileNotFoundError` when a file of the saved index is missing.
+        """
+        for name in _SAVED_FILES:
+            if not (directory / name).is_file():
+                raise FileNotFoundError(f"{directory / name} is missing")
+        return list(json.loads((directory / "ids.json").read_text()))
 
     @classmethod
     def load(cls, directory: Path) -> Lexical:
