@@ -2,7 +2,7 @@
 
 Returns None on any failure, so the caller falls back to the deterministic rewrite. The
 rewrite is checked in code like an answer: one that adds names, numbers, dates, links or
-identifiers (a word with inner `-_:/@`, such as a key or a token) found neither in the
+identifiers (keys, tokens, handles, paths: `looks_like_identifier`) found neither in the
 conversation nor in the question is not used, so the model cannot slip invented facts or
 a secret into the question that is shown to the user and sent on to the answer prompt.
 """
