@@ -29,11 +29,8 @@ def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None
     rebuilding would not help.
     """
     try:
-        store = DocStore(generation / DOCSTORE, readonly=True)
-        try:
+        with DocStore(generation / DOCSTORE, readonly=True) as store:
             ids, orphans = store.passage_ids(), store.orphans()
-        finally:
-            store.close()
     except Exception as exc:
         return f"document store: {exc}"
     if orphans:

@@ -90,11 +90,8 @@ def _reusable(
     if current is None:
         return {}, None
     try:
-        store = DocStore(current / DOCSTORE, readonly=True)
-        try:
+        with DocStore(current / DOCSTORE, readonly=True) as store:
             meta, hashes = store.get_meta(), store.hashes()
-        finally:
-            store.close()
     except Exception as exc:  # a damaged generation is rebuilt, never trusted
         return {}, f"the current index is unreadable ({exc}); rebuilding it in full"
     changed = [key for key, value in wanted.items() if meta.get(key) != value]
@@ -143,9 +140,8 @@ def build_index(
         summary.deleted = len(deleted)
         summary.unchanged = len(new) - len(to_embed)
         if current is not None and not summary.changed:
-            store = DocStore(current / DOCSTORE, readonly=True)
-            summary.passages = store.counts()[1]
-            store.close()
+            with DocStore(current / DOCSTORE, readonly=True) as store:
+                summary.passages = store.counts()[1]
             summary.generation = current.name
             summary.seconds = time.perf_counter() - started
             return summary

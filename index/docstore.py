@@ -77,6 +77,12 @@ class DocStore:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> DocStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- meta ------------------------------------------------------------------------
     def get_meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta"))
