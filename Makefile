@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-test index run test lint bench clean
+.PHONY: install install-test index run test lint bench train-reader calibrate-reader clean
 
 # The venv and the project. torch is pinned and installed first: on these machines
 # torch==2.13.0 is a CPU wheel on disk, an unpinned torch pulls a multi-GB CUDA build.
@@ -39,10 +39,10 @@ run: index
 	$(BIN)/newsqa repl
 
 lint: install-test
-	$(BIN)/ruff check bot index prompts tests
+	$(BIN)/ruff check bot index prompts tests bench train
 
 test: install-test
-	$(BIN)/ruff check bot index prompts tests
+	$(BIN)/ruff check bot index prompts tests bench train
 	$(BIN)/python -m pytest
 
 $(VENV)/.bench-extras: $(BIN)/newsqa
@@ -51,6 +51,20 @@ $(VENV)/.bench-extras: $(BIN)/newsqa
 
 bench: $(VENV)/.bench-extras
 	$(BIN)/python -m bench
+
+# The reader model: trains on ../shared/data/qa-train (NEWSQA_QA_TRAIN to move it) in under
+# an hour on 2 cores, writes bot/models/reader/ (int8 ONNX, tokenizer, CARD.md), then fits
+# its thresholds. Resumes from train/out/ when stopped. CI and make test never train.
+$(VENV)/.train-extras: $(BIN)/newsqa
+	$(PIP) install --quiet -e '.[train]'
+	touch $@
+
+train-reader: $(VENV)/.train-extras
+	$(BIN)/python -m train.reader
+	$(BIN)/python -m train.calibrate
+
+calibrate-reader: install
+	$(BIN)/python -m train.calibrate
 
 clean:
 	rm -rf $(VENV) data/index

@@ -1,10 +1,14 @@
-"""Refit the reader's weights and abstention threshold: `python -m bench.fit_reader`.
+"""Refit the feature score's weights and threshold: `python -m bench.fit_reader`.
+
+The feature score shortlists the sentences the trained reader model reads, and decides
+alone when the model cannot be loaded (the trained model's thresholds are fitted by
+`python -m train.calibrate`, not here).
 
 Indexes the SQuAD 2.0 sample in a temporary folder, scores every candidate sentence of
 every question with the reader's features, fits a logistic regression (label: the
 sentence contains a gold answer) on the even-numbered questions, picks the support
 threshold with the best balanced accuracy on the same half, and reports both halves.
-Paste the printed values into `bot/reader.py` (Weights) and `index/settings.py`
+Paste the printed values into `bot/reader_features.py` (Weights) and `index/settings.py`
 (abstain_threshold); never tune on the odd half that BENCHMARKS.md reports.
 """
 
@@ -24,31 +28,33 @@ from bench.__main__ import SQUAD
 def features(index_dir: Path, items: list[dict]) -> list[dict]:
     from bot.components import build_answerer
     from bot.metrics import present
-    from bot.reader import FEATURES, read
+    from bot.reader_features import FEATURES, Weights, score_sentences
     from bot.retrieve import retrieve
     from index import load_settings
 
     settings = load_settings(index_dir=index_dir)
     answerer = build_answerer(settings)
-    snapshot = answerer.index.get()
     rows = []
-    for item in items:
-        question = item["question"]
-        vector = answerer.embedder.embed_query(question)
-        retrieval = retrieve(snapshot, vector, question, settings.top_k, settings.candidates_k)
-        reading = read(question, retrieval, snapshot, 0.0)
-        rows.append(
-            {
-                "impossible": item["is_impossible"],
-                "sentences": [
-                    (
-                        [s.features[f] for f in FEATURES],
-                        int(not item["is_impossible"] and present(item["answers"], s.text)),
-                    )
-                    for s in reading.scored
-                ],
-            }
-        )
+    with answerer.index.lease() as snapshot:
+        for item in items:
+            question = item["question"]
+            vector = answerer.embedder.embed_query(question)
+            retrieval = retrieve(
+                snapshot, vector, question, settings.top_k, settings.candidates_k
+            )
+            scored = score_sentences(question, retrieval, snapshot, Weights())
+            rows.append(
+                {
+                    "impossible": item["is_impossible"],
+                    "sentences": [
+                        (
+                            [s.features[f] for f in FEATURES],
+                            int(not item["is_impossible"] and present(item["answers"], s.text)),
+                        )
+                        for s in scored
+                    ],
+                }
+            )
     return rows
 
 
@@ -79,7 +85,7 @@ def evaluate(rows: list[dict], w: np.ndarray, b: float, threshold: float | None 
 def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from bot.reader import FEATURES
+    from bot.reader_features import FEATURES
     from index import build_index, load_settings
 
     items = [json.loads(x) for x in (SQUAD / "questions.jsonl").read_text().splitlines() if x]

@@ -28,6 +28,9 @@ class Answer(BaseModel):
     question: str
     standalone_question: str
     answer: str
+    # answer: confident and cited; unsure: the closest sentence(s), cited, hedged;
+    # none: "the articles don't say", no citations. `abstained` is true for both.
+    outcome: Literal["answer", "unsure", "none"] = "answer"
     abstained: bool
     mode: Literal["extractive", "llm"] = "extractive"
     short_answer: str | None = None

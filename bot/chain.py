@@ -8,6 +8,7 @@ nothing it says survives verification, the extractive answer stands.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -16,12 +17,17 @@ from typing import Any
 
 import prompts
 from bot.answer import Answer
+from bot.bounded import Bounded
 from bot.citations import answer_text, resolve
 from bot.conversation import Conversations, ConversationStore, Turn, rewrite
 from bot.question import clean_question
-from bot.reader import Reading, Weights, read
+from bot.reader import ReaderConfig, Reading, read
+from bot.reader_features import Weights
+from bot.reader_model import Calibration, ReaderModel, ReaderModelError
 from bot.retrieve import Retrieval, retrieve
 from index import Embedder, IndexHandle, Settings, Snapshot
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Answerer:
         conversations: Conversations | None = None,
         weights: Weights | None = None,
         llm: Any = None,
+        reader: ReaderModel | None = None,
     ) -> None:
         self.settings = settings
         self.index = index
@@ -59,8 +66,10 @@ class Answerer:
         self.conversations = conversations if conversations is not None else ConversationStore()
         self.weights = weights or Weights()
         self.llm = llm  # a LangChain chat model, or None for extractive answers
+        self.reader = reader  # the trained reader model, or None for the feature score alone
         self._chain: Any = None
-        self.last: dict[str, Retrieval] = {}  # the passages behind each conversation's last answer
+        # The passages behind each conversation's last answer, for the recently active ones.
+        self.last: Bounded[str, Retrieval] = Bounded(settings.conversations_max)
 
     @property
     def chain(self) -> Any:
@@ -105,7 +114,9 @@ class Answerer:
         """
         cleaned = clean_question(question, self.settings.max_question_chars)
         state = _State(cleaned, conversation, id, on_token=on_token, abandoned=abandoned)
-        answer = self.chain.invoke(state)
+        with self.index.lease() as snapshot:  # one generation for the whole question
+            state.snapshot = snapshot
+            answer = self.chain.invoke(state)
         assert state.retrieval is not None
         return answer, state.retrieval
 
@@ -116,7 +127,35 @@ class Answerer:
     def warm(self) -> None:
         """Load the model and open the index now, not on the first question."""
         self.embedder.embed_query("warm up")
-        self.index.get().warm()
+        with self.index.lease() as snapshot:
+            snapshot.warm()
+        if self.reader is not None:
+            try:
+                self.reader.load()
+            except ReaderModelError as exc:
+                log.warning("%s; reading with the feature score instead", exc)
+                self.reader = None
+
+    @property
+    def reader_config(self) -> ReaderConfig:
+        s = self.settings
+        calibrated = self.reader.calibration if self.reader is not None else Calibration()
+        calibration = Calibration(
+            answer=s.reader_answer_threshold
+            if s.reader_answer_threshold is not None
+            else calibrated.answer,
+            unsure=s.reader_unsure_threshold
+            if s.reader_unsure_threshold is not None
+            else calibrated.unsure,
+            also=calibrated.also,
+        )
+        return ReaderConfig(
+            calibration=calibration,
+            fallback_threshold=s.abstain_threshold,
+            max_sentences=s.max_quote_sentences,
+            max_candidates=s.reader_candidates,
+            max_citations=s.max_citations,
+        )
 
     # -- steps ---------------------------------------------------------------------------
     def _prepare(self, state: _State) -> _State:
@@ -129,7 +168,6 @@ class Answerer:
         state.standalone = standalone or rewrite(state.question, history)
         if history and state.standalone != state.question:  # a follow-up: look where we were
             state.hint = list(history[-1].passages)
-        state.snapshot = self.index.get()
         return state
 
     def _retrieve(self, state: _State) -> _State:
@@ -151,14 +189,13 @@ class Answerer:
     def _read(self, state: _State) -> _State:
         began = time.perf_counter()
         assert state.snapshot is not None and state.retrieval is not None
-        state.reading = read(
-            state.standalone,
-            state.retrieval,
-            state.snapshot,
-            self.settings.abstain_threshold,
-            self.settings.max_quote_sentences,
-            self.weights,
-        )
+        args = (state.standalone, state.retrieval, state.snapshot, self.reader_config)
+        try:
+            state.reading = read(*args, self.reader, self.weights)
+        except ReaderModelError as exc:  # said once; the feature score reads from now on
+            log.warning("%s; reading with the feature score instead", exc)
+            self.reader = None
+            state.reading = read(*args, None, self.weights)
         state.timings["read"] = (time.perf_counter() - began) * 1000
         return state
 
@@ -182,15 +219,18 @@ class Answerer:
         assert reading is not None and snapshot is not None and state.retrieval is not None
         llm = state.llm_result
         mode = "llm" if llm is not None else "extractive"
-        text, citations, short = prompts.load("abstain"), [], None
+        outcome, text, citations, short = "none", prompts.load("abstain"), [], None
         if llm is not None and not llm.abstained:
             articles = snapshot.articles([q[0] for q in llm.citations])
             citations = resolve(llm.citations, articles, reading.support)
-            text = llm.text
-        elif llm is None and not reading.abstained and reading.quotes:
+            outcome, text = "answer", llm.text
+        elif llm is None and reading.quotes:  # the reader's answer, or its closest sentence
+            outcome = "unsure" if reading.abstained else "answer"
             articles = snapshot.articles([q[0] for q in reading.quotes])
             citations = resolve(reading.quotes, articles, reading.support, reading.highlight)
             text = answer_text(citations)
+            if outcome == "unsure":
+                text = f"{prompts.load('unsure')} {text}"
             if reading.highlight is not None:
                 article_id, start, end = reading.highlight
                 short = articles[article_id].text[start:end]
@@ -199,7 +239,8 @@ class Answerer:
             question=state.question,
             standalone_question=state.standalone,
             answer=text,
-            abstained=not citations,
+            outcome=outcome,
+            abstained=outcome != "answer",
             mode=mode,
             short_answer=short,
             citations=citations,
@@ -208,7 +249,7 @@ class Answerer:
         answer.timings_ms = {k: round(v, 1) for k, v in state.timings.items()}
         gave_up = state.abandoned is not None and state.abandoned.is_set()
         if state.conversation is not None and not gave_up:
-            self.last[state.conversation] = state.retrieval
+            self.last.put(state.conversation, state.retrieval)
             quote = answer.citations[0].quote if answer.citations else None
             cited = tuple(
                 c.passage.id

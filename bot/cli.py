@@ -199,7 +199,7 @@ def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 
     answerer = _answerer(settings)
     answerer.warm()
-    return run_repl(answerer, answerer.index.get().status().articles)
+    return run_repl(answerer, answerer.index.status().articles)
 
 
 @_with_index

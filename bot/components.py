@@ -18,13 +18,14 @@ def build_answerer(
     model is loaded when the index cannot be used.
     """
     handle = IndexHandle(settings)
-    snapshot = handle.get()
+    with handle.lease() as snapshot:
+        built_with = snapshot.model
     embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
-    if snapshot.model != embedder.name:
+    if built_with != embedder.name:
         from index import IndexProblem
 
         raise IndexProblem(
-            f"the index in {settings.index_dir} was built with {snapshot.model}, but the "
+            f"the index in {settings.index_dir} was built with {built_with}, but the "
             f"settings name {embedder.name}; rebuild it with `newsqa index`"
         )
     if conversations is None:
@@ -43,4 +44,7 @@ def build_answerer(
         from bot.llm import build_llm
 
         llm = build_llm(settings)
-    return Answerer(settings, handle, embedder, conversations, llm=llm)
+    from bot.reader_model import DEFAULT_DIR, ReaderModel
+
+    reader = ReaderModel(settings.reader_model_dir or DEFAULT_DIR, threads=settings.reader_threads)
+    return Answerer(settings, handle, embedder, conversations, llm=llm, reader=reader)

@@ -62,7 +62,7 @@ def _articles(retrieval: Retrieval) -> list[str]:
 def _valid(answerer: Answerer, answer: Answer) -> bool:
     if not answer.citations:
         return True
-    articles = answerer.index.get().articles([c.article_id for c in answer.citations])
+    articles = answerer.index.articles([c.article_id for c in answer.citations])
     return all(
         c.article_id in articles and articles[c.article_id].text[c.start : c.end] == c.quote
         for c in answer.citations
@@ -105,18 +105,35 @@ def _metrics(group: Sequence[Outcome], k: int) -> dict[str, Any]:
         for o in group
     ]
     latencies = [o.answer.timings_ms.get("total", 0.0) for o in group]
+    shown = [
+        float(
+            o.answer.outcome != "none"
+            and present(o.item.answers, o.answer.answer, first_quote(o.answer))
+        )
+        for o in answerable
+    ]
     return {
         "questions": len(group),
-        "answer_presence": _mean(
+        "outcome_answer": sum(o.answer.outcome == "answer" for o in group),
+        "outcome_unsure": sum(o.answer.outcome == "unsure" for o in group),
+        "outcome_none": sum(o.answer.outcome == "none" for o in group),
+        # A gold answer in what the user is shown: a confident answer or an unsure quote.
+        "answer_presence": _mean(shown),
+        # The same, counting confident answers only.
+        "confident_presence": _mean(
             [
                 float(
-                    not o.answer.abstained
+                    o.answer.outcome == "answer"
                     and present(o.item.answers, o.answer.answer, first_quote(o.answer))
                 )
                 for o in answerable
             ]
         ),
         "f1": _mean(f1s),
+        # Short answer vs gold on answerable questions, whatever the outcome.
+        "short_answer_f1": _mean(
+            [best_f1(short_text(o.answer), o.item.answers) for o in answerable]
+        ),
         "abstention_precision": _round(counts.precision),
         "abstention_recall": _round(counts.recall),
         "abstention_balanced_accuracy": _round(counts.balanced_accuracy),

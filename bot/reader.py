@@ -1,203 +1,187 @@
-"""The extractive reader: picks the sentence(s) that answer, or abstains.
+"""The extractive reader: which sentence(s) answer, the short answer, and how sure.
 
-Each sentence of the retrieved passages is scored on features that a wrong answer
-tends to lack: similarity to the question (its late-chunked vector), the share of the
-question's rare terms it contains, the share found anywhere in its passage (a question
-about something the passage never names is usually unanswerable), whether it holds
-an answer of the expected type (a number for "how many", a name for "who"), and the
-rank of its passage. A logistic combination of these is the support score; below the
-calibrated threshold the reader abstains. Only verbatim sentences are ever returned.
+The trained reader model (`bot.reader_model`) reads the question with each candidate
+sentence of the retrieved passages (and the sentence before it) and gives each a
+relevance probability and a short-answer span. Three outcomes:
+
+- `answer`: the best sentence is at or above the calibrated answer threshold;
+- `unsure`: below it, but the passages bear on the question (the model's relevance or
+  the hand-written support score says so): the closest sentence is quoted, hedged;
+- `none`: nothing retrieved bears on the question.
+
+A question that spans passages or articles gets one quote per passage whose best sentence
+the model also finds relevant (up to `max_citations`). Only verbatim sentences are ever
+returned. Without the model (`model=None`: its weights could not be loaded), the
+hand-written feature score (`bot.reader_features`) decides alone, as it did before.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+from typing import Literal
 
-import numpy as np
+from bot.answer_types import AType, question_type, short_answer
+from bot.reader_features import Scored, Weights, score_sentences
+from bot.reader_model import Calibration, ReaderModel
+from bot.retrieve import Retrieval
+from index import Snapshot, split_spans
 
-from bot.answer_types import AType, Span, question_type, short_answer
-from bot.retrieve import Candidate, Retrieval
-from index import SentenceRecord, Snapshot
-from index.lexical import term_spans
+Outcome = Literal["answer", "unsure", "none"]
 
 
 @dataclass(frozen=True)
-class Weights:
-    """Feature weights of the support score.
+class ReaderConfig:
+    """The reader's knobs, taken from the settings by the chain."""
 
-    Fitted by logistic regression (sentence contains a gold answer or not) on the even
-    half of the SQuAD 2.0 sample; `python -m bench.fit_reader` refits them and reports
-    the held-out odd half (see BENCHMARKS.md).
-    """
-
-    dense: float = 3.28
-    overlap: float = 3.12
-    cover: float = 0.21
-    type_hit: float = -0.13
-    type_miss: float = -1.18
-    rank: float = 0.75
-    bias: float = -5.73
-
-
-FEATURES = ("dense", "overlap", "cover", "type_hit", "type_miss", "rank")
+    calibration: Calibration
+    fallback_threshold: float  # the feature score's abstention threshold
+    max_sentences: int = 2  # per quote: the best sentence and a neighbour
+    max_candidates: int = 24  # sentences the model reads, best by the feature score
+    max_citations: int = 3  # quotes from distinct passages
 
 
 @dataclass
-class Scored:
-    sentence: SentenceRecord
-    text: str
-    features: dict[str, float]
-    score: float
-    anchors: list[int]  # positions of question terms in the sentence
-    article_text: str
+class Choice:
+    """A sentence the reader considered, with what the model made of it."""
+
+    scored: Scored
+    relevance: float
+    span: tuple[int, int] | None  # short answer, offsets into the sentence
 
 
 @dataclass
 class Reading:
-    abstained: bool
-    support: float
+    outcome: Outcome
+    support: float  # the best sentence's relevance (or feature support without the model)
     kind: AType
     quotes: list[tuple[str, int, int]] = field(default_factory=list)  # (article, start, end)
-    score: float = 0.0
     highlight: tuple[str, int, int] | None = None  # (article, start, end)
-    best: Scored | None = None
-    scored: list[Scored] = field(default_factory=list)  # every sentence considered
+    best: Choice | None = None
+    choices: list[Choice] = field(default_factory=list)  # every sentence the model read
+    model_used: bool = True
 
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def sentence_features(
-    scored_terms: dict[str, float],
-    sentence_terms: set[str],
-    passage_terms: set[str],
-    dense: float,
-    kind: AType,
-    has_type: bool,
-    rank: int,
-) -> dict[str, float]:
-    total = sum(scored_terms.values()) or 1.0
-    return {
-        "dense": dense,
-        "overlap": sum(w for t, w in scored_terms.items() if t in sentence_terms) / total,
-        "cover": sum(w for t, w in scored_terms.items() if t in passage_terms) / total,
-        "type_hit": float(kind is not AType.OTHER and has_type),
-        "type_miss": float(kind is not AType.OTHER and not has_type),
-        "rank": 1.0 / (1.0 + rank),
-    }
-
-
-def score(features: dict[str, float], weights: Weights) -> float:
-    return weights.bias + sum(getattr(weights, name) * features[name] for name in FEATURES)
+    @property
+    def abstained(self) -> bool:
+        return self.outcome != "answer"
 
 
 def read(
     question: str,
     retrieval: Retrieval,
     snapshot: Snapshot,
-    threshold: float,
-    max_sentences: int = 2,
+    config: ReaderConfig,
+    model: ReaderModel | None,
     weights: Weights | None = None,
 ) -> Reading:
-    """Choose the answering sentence(s) among the retrieved passages."""
-    weights = weights or Weights()
+    """Read the retrieved passages for `question`."""
     kind = question_type(question)
-    if not retrieval.candidates:
-        return Reading(abstained=True, support=0.0, kind=kind)
-    q_terms = {t for _, _, t in term_spans(question)}
-    # 1 + idf: rare terms count more, but in a small index every term still counts.
-    idf = {t: 1.0 + snapshot.lexical.idf(t) for t in q_terms}
-    sentences = snapshot.sentences_in([c.passage for c in retrieval.candidates])
-    if not sentences:
-        return Reading(abstained=True, support=0.0, kind=kind)
-    dense = np.stack([s.vector for s in sentences]) @ retrieval.vector
-    passage_terms = {
-        c.passage.id: {t for _, _, t in term_spans(f"{c.article.title or ''}\n{c.text}")}
-        for c in retrieval.candidates
-    }
-    scored: list[Scored] = []
-    for sentence, sim in zip(sentences, dense, strict=True):
-        owner = _owner(sentence, retrieval)
-        article = owner.article
-        text = article.text[sentence.start : sentence.end]
-        spans = term_spans(text)
-        anchors = [start for start, _, t in spans if t in q_terms]
-        found = short_answer(text, kind, question, anchors) if kind is not AType.OTHER else None
-        features = sentence_features(
-            idf,
-            {t for _, _, t in spans},
-            passage_terms[owner.passage.id],
-            float(sim),
-            kind,
-            found is not None,
-            owner.rank,
-        )
-        scored.append(
-            Scored(sentence, text, features, score(features, weights), anchors, article.text)
-        )
-    best = max(scored, key=lambda s: s.score)
-    support = _sigmoid(best.score)
+    scored = score_sentences(question, retrieval, snapshot, weights or Weights())
+    if not scored:
+        return Reading(outcome="none", support=0.0, kind=kind)
+    shortlist = sorted(scored, key=lambda s: -s.score)[: config.max_candidates]
+    feature_support = shortlist[0].support
+    choices = _model_choices(question, shortlist, model) if model is not None else None
+    if choices is None:  # no model: the feature score decides, as before the model
+        choices = [Choice(s, s.support, None) for s in shortlist]
+        answer_at = config.fallback_threshold
+        unsure_at, also_at = 0.5 * answer_at, 1.1  # without the model: one quote
+    else:
+        cal = config.calibration
+        answer_at, unsure_at, also_at = cal.answer, cal.unsure, cal.also
+    choices.sort(key=lambda c: -c.relevance)
+    best = choices[0]
+    if best.relevance >= answer_at:
+        outcome: Outcome = "answer"
+    elif best.relevance >= unsure_at or feature_support >= config.fallback_threshold:
+        outcome = "unsure"
+    else:
+        outcome = "none"
     reading = Reading(
-        abstained=support < threshold,
-        support=support,
+        outcome=outcome,
+        support=best.relevance,
         kind=kind,
-        score=best.score,
         best=best,
-        scored=scored,
+        choices=choices,
+        model_used=model is not None,
     )
-    if reading.abstained:
+    if outcome == "none":
         return reading
-    chosen = _with_neighbours(best, scored, idf, kind, max_sentences)
-    article_id = best.sentence.article_id
-    reading.quotes = [(article_id, chosen[0].sentence.start, chosen[-1].sentence.end)]
-    for part in chosen:
-        span: Span | None = short_answer(part.text, kind, question, part.anchors)
-        if span is not None:
-            start = part.sentence.start + span.start
-            reading.highlight = (article_id, start, start + len(span.text))
-            break
+    primary = _quote(best, choices, also_at, config.max_sentences)
+    reading.quotes = [primary]
+    reading.highlight = _highlight(best, question, kind)
+    if outcome == "answer":
+        reading.quotes += _other_passages(
+            best, choices, also_at, config.max_citations - 1, reading.quotes
+        )
     return reading
 
 
-def _owner(sentence: SentenceRecord, retrieval: Retrieval) -> Candidate:
-    """The best-ranked retrieved passage that contains the sentence."""
-    for candidate in retrieval.candidates:
-        p = candidate.passage
-        if p.article_id == sentence.article_id and p.start <= sentence.start < p.end:
-            return candidate
-    return retrieval.candidates[0]
+def _model_choices(question: str, shortlist: list[Scored], model: ReaderModel) -> list[Choice]:
+    """Raises `ReaderModelError` when the weights cannot be loaded."""
+    reads = model.read(question, [s.text for s in shortlist], [_previous(s) for s in shortlist])
+    return [Choice(s, r.relevance, r.span) for s, r in zip(shortlist, reads, strict=True)]
 
 
-def _with_neighbours(
-    best: Scored, scored: list[Scored], idf: dict[str, float], kind: AType, limit: int
-) -> list[Scored]:
-    """The best sentence, plus an adjacent one when it completes the answer."""
-    chosen = [best]
-    same_article = sorted(
-        (s for s in scored if s.sentence.article_id == best.sentence.article_id),
-        key=lambda s: s.sentence.start,
-    )
-    position = next(i for i, s in enumerate(same_article) if s is best)
-    for offset in (1, -1):
-        if len(chosen) >= limit:
+def _previous(scored: Scored) -> str:
+    """The sentence before `scored` in its article (the model's context), or ''."""
+    start = scored.sentence.start
+    spans = split_spans(scored.article_text, max(0, start - 400), start)
+    return scored.article_text[spans[-1][0] : spans[-1][1]] if spans else ""
+
+
+def _highlight(best: Choice, question: str, kind: AType) -> tuple[str, int, int] | None:
+    """The short answer: the model's span, else the answer-type rules' guess."""
+    sentence = best.scored.sentence
+    if best.span is not None:
+        start, end = best.span
+        while end > start and best.scored.text[end - 1] in ".,;:!?\"'”’)":
+            end -= 1
+        if end > start:
+            return sentence.article_id, sentence.start + start, sentence.start + end
+    if kind is AType.OTHER:
+        return None
+    span = short_answer(best.scored.text, kind, question, best.scored.anchors)
+    if span is None:
+        return None
+    return sentence.article_id, sentence.start + span.start, sentence.start + span.end
+
+
+def _quote(best: Choice, choices: list[Choice], also_at: float, limit: int) -> tuple[str, int, int]:
+    """The best sentence, with an adjacent one that the model also finds relevant."""
+    s = best.scored.sentence
+    start, end = s.start, s.end
+    if limit > 1:
+        text = best.scored.article_text
+        for other in choices[1:]:
+            o = other.scored.sentence
+            if o.article_id != s.article_id or other.relevance < also_at:
+                continue
+            gap = text[o.end : s.start] if o.end <= s.start else text[s.end : o.start]
+            if not gap.strip():  # contiguous: a quote must be one verbatim stretch
+                start, end = min(start, o.start), max(end, o.end)
+                break
+    return s.article_id, start, end
+
+
+def _other_passages(
+    best: Choice,
+    choices: list[Choice],
+    also_at: float,
+    limit: int,
+    taken: list[tuple[str, int, int]],
+) -> list[tuple[str, int, int]]:
+    """One quote from each other passage whose best sentence is also relevant."""
+    used = {best.scored.sentence.passage_id}
+    quotes: list[tuple[str, int, int]] = []
+    for choice in choices[1:]:
+        if len(quotes) >= limit or choice.relevance < also_at:
             break
-        j = position + offset
-        if not 0 <= j < len(same_article):
+        s = choice.scored.sentence
+        if s.passage_id in used or any(
+            a == s.article_id and start < s.end and s.start < end for a, start, end in taken
+        ):
             continue
-        neighbour = same_article[j]
-        first, last = sorted((best, neighbour), key=lambda s: s.sentence.start)
-        if best.article_text[first.sentence.end : last.sentence.start].strip():
-            continue  # not contiguous: a quote must be one verbatim stretch
-        completes_type = (
-            kind is not AType.OTHER
-            and best.features["type_miss"]
-            and neighbour.features["type_hit"]
-        )
-        adds_terms = neighbour.features["overlap"] >= 0.5 and (
-            best.features["overlap"] + neighbour.features["overlap"] >= 1.2
-        )
-        if completes_type or (adds_terms and neighbour.score >= best.score - 1.0):
-            chosen.append(neighbour)
-    return sorted(chosen, key=lambda s: s.sentence.start)
+        used.add(s.passage_id)
+        quotes.append((s.article_id, s.start, s.end))
+        taken = [*taken, quotes[-1]]
+    return quotes

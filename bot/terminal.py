@@ -8,6 +8,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+import prompts
 from bot.answer import Answer, Citation
 from bot.retrieve import Retrieval
 
@@ -36,16 +37,18 @@ def render_answer(answer: Answer) -> Group:
     """The answer (short answer in bold), then each source with its quote's place."""
     understood = Text(f"(understood as: {answer.standalone_question})", style="dim")
     rewritten = answer.standalone_question != answer.question
-    if answer.abstained:
+    if not answer.citations:  # "the articles don't say"
         return Group(Text(answer.answer, style="italic"), *([understood] if rewritten else []))
     body = Text()
+    if answer.outcome == "unsure":
+        body.append(prompts.load("unsure") + " ", style="italic")
     for i, citation in enumerate(answer.citations):
         if i:
             body.append(" ")
         body.append_text(_quote_text(citation))
         body.append(f" [{citation.n}]", style="cyan")
     parts: list[Any] = [body]
-    if answer.short_answer:
+    if answer.short_answer and answer.outcome == "answer":
         parts.append(Text.assemble(("Answer: ", "dim"), (answer.short_answer, "bold")))
     for citation in answer.citations:
         parts.append(

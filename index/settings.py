@@ -81,6 +81,14 @@ class Settings(BaseSettings):
     rrf_k: int = Field(default=60, ge=1)
     abstain_threshold: float = Field(default=0.2, ge=0.0, le=1.0)
     max_quote_sentences: int = Field(default=2, ge=1, le=5)
+    # The trained reader: its folder (unset: the weights shipped in the package), its
+    # thresholds (unset: the calibrated ones in that folder), and how much it reads.
+    reader_model_dir: Path | None = None
+    reader_answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    reader_unsure_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    reader_candidates: int = Field(default=24, ge=1, le=200)
+    reader_threads: int = Field(default=0, ge=0, le=64)
+    max_citations: int = Field(default=3, ge=1, le=10)
     max_question_chars: int = Field(default=1000, ge=10)
 
     # Conversations: turns kept, idle time before one is forgotten, and (optionally) a
@@ -88,6 +96,9 @@ class Settings(BaseSettings):
     conversation_turns: int = Field(default=6, ge=1, le=50)
     conversation_idle_s: float = Field(default=3600.0, gt=0)
     conversations_db: Path | None = None
+    # Conversations whose last answer's passages are kept in memory (for :sources and
+    # /sources); the least recently active beyond this are forgotten.
+    conversations_max: int = Field(default=10_000, ge=1)
 
     @field_validator("telegram_allowed", "telegram_admins", mode="before")
     @classmethod

@@ -1,13 +1,18 @@
 """Reading an index: one generation opened read-only, and a handle that follows CURRENT.
 
-`open_index` is what answering code uses; it never sees files or Chroma directly.
+Answering code leases the current `Snapshot` from an `IndexHandle` for the length of one
+question (`with handle.lease() as snapshot:`); it never sees files or Chroma directly.
+A snapshot replaced by a newer build is closed (SQLite and Chroma released) once the
+last question still reading it has finished, so a long-running bot that rebuilds every
+few minutes holds one or two generations open, never all of them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -68,6 +73,23 @@ class Snapshot:
                 f"settings name {self.target.url or 'the embedded store'}; run `newsqa index`"
             )
         self._lock = threading.Lock()
+        self._client: Any = None
+        self.users = 0  # questions reading it now (counted by `IndexHandle`)
+        self.closed = False
+
+    def close(self) -> None:
+        """Release the document store and the Chroma client; the snapshot is unusable after."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.docs.close()
+            client, self._client = self._client, None
+            self.__dict__.pop("_vectors", None)
+            self.__dict__.pop("lexical", None)
+        if client is not None and hasattr(client, "close"):
+            with contextlib.suppress(Exception):  # best effort: the process keeps going
+                client.close()
 
     @property
     def model(self) -> str:
@@ -108,6 +130,7 @@ class Snapshot:
         name = self.collection
         try:
             client = self.target.client(self.path)
+            self._client = client
             stored = client.get_collection(name).count()
             vectors = Chroma(
                 client=client, collection_name=name, create_collection_if_not_exists=False
@@ -192,15 +215,56 @@ class IndexHandle:
         self._dir = IndexDir(settings.index_dir)
         self._stamp: tuple[int, int] | None = None
         self._snapshot: Snapshot | None = None
+        self._retired: list[Snapshot] = []
         self._lock = threading.Lock()
 
-    def get(self) -> Snapshot:
+    @contextlib.contextmanager
+    def lease(self) -> Iterator[Snapshot]:
+        """The current snapshot, kept open until the `with` block ends."""
         stamp = self._dir.pointer_stamp()
         with self._lock:
             if self._snapshot is None or stamp != self._stamp:
                 snapshot = open_snapshot(self.index_dir, self.target)
+                if self._snapshot is not None:
+                    self._retired.append(self._snapshot)
                 self._snapshot, self._stamp = snapshot, stamp
-            return self._snapshot
+            snapshot = self._snapshot
+            snapshot.users += 1
+            self._close_idle()
+        try:
+            yield snapshot
+        finally:
+            with self._lock:
+                snapshot.users -= 1
+                self._close_idle()
+
+    def _close_idle(self) -> None:
+        """Close replaced snapshots that no question reads any more (under the lock)."""
+        idle = [s for s in self._retired if s.users == 0]
+        self._retired = [s for s in self._retired if s.users > 0]
+        for snapshot in idle:
+            snapshot.close()
+
+    def status(self) -> IndexStatus:
+        with self.lease() as snapshot:
+            return snapshot.status()
+
+    def articles(self, ids: Sequence[str]) -> dict[str, ArticleRecord]:
+        with self.lease() as snapshot:
+            return snapshot.articles(ids)
+
+    @property
+    def open_generations(self) -> int:
+        """Generations this handle holds open: the current one and those still being read."""
+        with self._lock:
+            return len(self._retired) + (self._snapshot is not None)
+
+    def close(self) -> None:
+        """Close every snapshot (at shutdown)."""
+        with self._lock:
+            for snapshot in [*self._retired, *([self._snapshot] if self._snapshot else [])]:
+                snapshot.close()
+            self._retired, self._snapshot, self._stamp = [], None, None
 
 
 def index_status(settings: Settings) -> IndexStatus:

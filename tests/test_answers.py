@@ -57,7 +57,7 @@ def test_unanswerable_questions_abstain(answerer, question: str) -> None:
 )
 def test_every_citation_is_a_verbatim_slice(answerer, question: str) -> None:
     answer = answerer.ask(question)
-    article = answerer.index.get().articles([SAMPLE_ID])[SAMPLE_ID]
+    article = answerer.index.articles([SAMPLE_ID])[SAMPLE_ID]
     for citation in answer.citations:
         assert check(citation, article.text)
         assert citation.quote == article.text[citation.start : citation.end]

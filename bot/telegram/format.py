@@ -59,14 +59,14 @@ def answer_html(answer: Answer, covered: Sequence[str] = ()) -> str:
 
     `covered` names what the nearest articles are about; an abstention lists it.
     """
-    if answer.abstained or not answer.citations:
+    if not answer.citations:  # "the articles don't say"
         text = esc(answer.answer)
         if covered:
             topics = "\n".join(f"• {name}" for name in covered)
             text += "\n\n" + esc(prompts.render("tg_covered", topics=topics))
         return text
     body = esc(answer.answer)
-    short = answer.short_answer
+    short = answer.short_answer if answer.outcome == "answer" else None  # unsure: no claim
     if short:
         escaped = esc(short)
         if escaped in body:

@@ -220,7 +220,7 @@ async def answer_question(update: Update, context: Context, question: str) -> No
             await reply_prompt(update, "tg_error")
             return
     state.last_answers.put(key, answer)
-    covered = covered_names(retrieval.candidates) if answer.abstained else []
+    covered = covered_names(retrieval.candidates) if not answer.citations else []
     keyboard = None
     if answer.citations:
         token = state.keep_sources(answer.citations, retrieval.candidates)
@@ -264,7 +264,7 @@ async def gate(update: Update, context: Context) -> None:
 async def start(update: Update, context: Context) -> None:
     """/start: what the bot knows and how to ask."""
     state = get_state(context)
-    status = await asyncio.to_thread(lambda: state.answerer.index.get().status())
+    status = await asyncio.to_thread(lambda: state.answerer.index.status())
     await reply_prompt(
         update,
         "tg_welcome",
@@ -281,7 +281,7 @@ async def help_command(update: Update, context: Context) -> None:
 async def status(update: Update, context: Context) -> None:
     """/status: index size, embedding model, last build."""
     state = get_state(context)
-    current = await asyncio.to_thread(lambda: state.answerer.index.get().status())
+    current = await asyncio.to_thread(lambda: state.answerer.index.status())
     await reply_prompt(
         update,
         "tg_status",

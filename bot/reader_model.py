@@ -1,0 +1,176 @@
+"""The trained reader model, run through ONNX Runtime.
+
+A MiniLM-L6 cross-encoder with a span head (`train/reader.py` trains it, `make
+train-reader`): it reads a question with one candidate sentence and the tail of the
+sentence before it, and gives (1) the probability that the sentence answers the question
+and (2) the short answer as a character span of the sentence. Every candidate of a
+question runs in one batch. Weights, tokenizer, model card and calibrated thresholds live
+in `bot/models/reader/`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_QUESTION_TOKENS = 32
+MAX_SENTENCE_TOKENS = 64
+MAX_CONTEXT_TOKENS = 24
+MAX_ANSWER_TOKENS = 24
+
+DEFAULT_DIR = Path(__file__).parent / "models" / "reader"
+
+
+class ReaderModelError(RuntimeError):
+    """The reader's weights are missing or cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class SentenceRead:
+    """What the model makes of one candidate sentence."""
+
+    relevance: float  # probability that the sentence answers the question
+    span: tuple[int, int] | None  # the short answer, as offsets into the sentence
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Thresholds on the best sentence's relevance, fitted by `train/calibrate.py`."""
+
+    answer: float = 0.5  # at or above: a confident answer
+    unsure: float = 0.05  # at or above (and below `answer`): bears on it, not confident
+    also: float = 0.5  # another passage's sentence this relevant is cited too
+
+
+def assemble(
+    question: Sequence[int],
+    sentence: Sequence[int],
+    offsets: Sequence[tuple[int, int]],
+    context: Sequence[int],
+    cls: int = 101,
+    sep: int = 102,
+) -> tuple[list[int], list[int], int, list[tuple[int, int]]]:
+    """[CLS] question [SEP] sentence [SEP] context tail [SEP]: ids, segments, where the
+    sentence starts, and the kept sentence tokens' character offsets."""
+    q = list(question[:MAX_QUESTION_TOKENS])
+    s = list(sentence[:MAX_SENTENCE_TOKENS])
+    c = list(context[-MAX_CONTEXT_TOKENS:]) if context else []
+    ids = [cls, *q, sep, *s, sep, *([*c, sep] if c else [])]
+    first = len(q) + 2
+    types = [0] * first + [1] * (len(ids) - first)
+    return ids, types, first, [tuple(o) for o in offsets[:MAX_SENTENCE_TOKENS]]
+
+
+class ReaderModel:
+    """Loads lazily; thread-safe (ONNX Runtime sessions are)."""
+
+    def __init__(
+        self, path: Path = DEFAULT_DIR, onnx_file: Path | None = None, threads: int = 0
+    ) -> None:
+        self.path = Path(path)
+        self.onnx_file = onnx_file or self.path / "reader.onnx"
+        self.threads = threads
+        self._lock = threading.Lock()
+
+    @cached_property
+    def _tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        try:
+            tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        except Exception as exc:  # tokenizers raises plain Exceptions
+            raise ReaderModelError(
+                f"the reader's tokenizer at {self.path / 'tokenizer.json'} does not load: {exc}"
+            ) from exc
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
+    @cached_property
+    def _session(self) -> Any:
+        import onnxruntime as ort
+
+        if not self.onnx_file.is_file():
+            raise ReaderModelError(
+                f"reader weights not found at {self.onnx_file} (run make train-reader)"
+            )
+        options = ort.SessionOptions()
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        try:
+            return ort.InferenceSession(
+                str(self.onnx_file), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ReaderModelError(
+                f"reader weights at {self.onnx_file} do not load: {exc}"
+            ) from exc
+
+    @cached_property
+    def calibration(self) -> Calibration:
+        path = self.path / "calibration.json"
+        if not path.is_file():
+            return Calibration()
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Calibration(**{k: float(data[k]) for k in ("answer", "unsure", "also")})
+
+    def load(self) -> None:
+        """Open the weights now (a bot warms up before its first question)."""
+        with self._lock:
+            _ = self._session, self._tokenizer
+
+    def read(
+        self, question: str, sentences: Sequence[str], previous: Sequence[str]
+    ) -> list[SentenceRead]:
+        """Score each sentence (with the sentence before it as context) in one batch."""
+        if not sentences:
+            return []
+        self.load()
+        tok = self._tokenizer
+        cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+        q = tok.encode(question, add_special_tokens=False).ids
+        encoded_s = tok.encode_batch(list(sentences), add_special_tokens=False)
+        encoded_c = tok.encode_batch(list(previous), add_special_tokens=False)
+        rows = [
+            assemble(q, s.ids, s.offsets, c.ids, cls, sep)
+            for s, c in zip(encoded_s, encoded_c, strict=True)
+        ]
+        width = max(len(r[0]) for r in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        types = np.zeros_like(ids)
+        mask = np.zeros_like(ids)
+        for i, (row_ids, row_types, _, _) in enumerate(rows):
+            ids[i, : len(row_ids)] = row_ids
+            types[i, : len(row_types)] = row_types
+            mask[i, : len(row_ids)] = 1
+        relevance, starts, ends = self._session.run(
+            None, {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+        )
+        probs = 1.0 / (1.0 + np.exp(-relevance.astype(np.float64)))
+        return [
+            SentenceRead(float(p), _best_span(start, end, first, offsets))
+            for p, start, end, (_, _, first, offsets) in zip(probs, starts, ends, rows, strict=True)
+        ]
+
+
+def _best_span(
+    start: np.ndarray, end: np.ndarray, first: int, offsets: list[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """The highest-scoring start ≤ end pair within the sentence, as character offsets."""
+    n = len(offsets)
+    if n == 0:
+        return None
+    s = start[first : first + n]
+    e = end[first : first + n]
+    scores = s[:, None] + e[None, :]
+    i, j = np.indices(scores.shape)
+    scores = np.where((j >= i) & (j - i < MAX_ANSWER_TOKENS), scores, -np.inf)
+    a, b = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return offsets[a][0], offsets[b][1]
