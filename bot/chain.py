@@ -144,10 +144,10 @@ class Answerer:
             answer=s.reader_answer_threshold
             if s.reader_answer_threshold is not None
             else calibrated.answer,
-            unsure=s.reader_unsure_threshold
-            if s.reader_unsure_threshold is not None
-            else calibrated.unsure,
             also=calibrated.also,
+            topic=s.reader_topic_threshold
+            if s.reader_topic_threshold is not None
+            else calibrated.topic,
         )
         return ReaderConfig(
             calibration=calibration,

@@ -5,8 +5,9 @@ sentence of the retrieved passages (and the sentence before it) and gives each a
 relevance probability and a short-answer span. Three outcomes:
 
 - `answer`: the best sentence is at or above the calibrated answer threshold;
-- `unsure`: below it, but the passages bear on the question (the model's relevance or
-  the hand-written support score says so): the closest sentence is quoted, hedged;
+- `unsure`: below it, but the passages bear on the question (some sentence's embedding is
+  at least the calibrated `topic` similarity to the question's): the closest sentence is
+  quoted, hedged;
 - `none`: nothing retrieved bears on the question.
 
 A question that spans passages or articles gets one quote per passage whose best sentence
@@ -34,9 +35,9 @@ class ReaderConfig:
     """The reader's knobs, taken from the settings by the chain."""
 
     calibration: Calibration
-    fallback_threshold: float  # the feature score's abstention threshold
+    fallback_threshold: float  # the feature score's threshold when the model is missing
     max_sentences: int = 2  # per quote: the best sentence and a neighbour
-    max_candidates: int = 24  # sentences the model reads, best by the feature score
+    max_candidates: int = 8  # sentences the model reads, best by the feature score
     max_citations: int = 3  # quotes from distinct passages
 
 
@@ -79,20 +80,18 @@ def read(
     if not scored:
         return Reading(outcome="none", support=0.0, kind=kind)
     shortlist = sorted(scored, key=lambda s: -s.score)[: config.max_candidates]
-    feature_support = shortlist[0].support
-    choices = _model_choices(question, shortlist, model) if model is not None else None
-    if choices is None:  # no model: the feature score decides, as before the model
+    on_topic = max(s.features["dense"] for s in scored) >= config.calibration.topic
+    if model is not None:
+        choices = _model_choices(question, shortlist, model)
+        answer_at, also_at = config.calibration.answer, config.calibration.also
+    else:  # no model: the feature score decides, as before the model, with one quote
         choices = [Choice(s, s.support, None) for s in shortlist]
-        answer_at = config.fallback_threshold
-        unsure_at, also_at = 0.5 * answer_at, 1.1  # without the model: one quote
-    else:
-        cal = config.calibration
-        answer_at, unsure_at, also_at = cal.answer, cal.unsure, cal.also
+        answer_at, also_at = config.fallback_threshold, 1.1
     choices.sort(key=lambda c: -c.relevance)
     best = choices[0]
     if best.relevance >= answer_at:
         outcome: Outcome = "answer"
-    elif best.relevance >= unsure_at or feature_support >= config.fallback_threshold:
+    elif on_topic:
         outcome = "unsure"
     else:
         outcome = "none"

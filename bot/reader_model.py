@@ -24,6 +24,9 @@ MAX_QUESTION_TOKENS = 32
 MAX_SENTENCE_TOKENS = 64
 MAX_CONTEXT_TOKENS = 24
 MAX_ANSWER_TOKENS = 24
+# Span score = start logit + end logit - LENGTH_PENALTY per token: short answers win ties
+# (chosen on held-out training questions, see CARD.md).
+LENGTH_PENALTY = 0.0
 
 DEFAULT_DIR = Path(__file__).parent / "models" / "reader"
 
@@ -42,11 +45,13 @@ class SentenceRead:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Thresholds on the best sentence's relevance, fitted by `train/calibrate.py`."""
+    """The reader's thresholds, fitted by `train/calibrate.py`."""
 
-    answer: float = 0.5  # at or above: a confident answer
-    unsure: float = 0.05  # at or above (and below `answer`): bears on it, not confident
+    answer: float = 0.5  # best sentence's relevance at or above: a confident answer
     also: float = 0.5  # another passage's sentence this relevant is cited too
+    # Below `answer`: when some retrieved sentence is at least this similar to the question
+    # (cosine of the embeddings), the passages bear on it (unsure), otherwise none.
+    topic: float = 0.2
 
 
 def assemble(
@@ -119,7 +124,7 @@ class ReaderModel:
         if not path.is_file():
             return Calibration()
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Calibration(**{k: float(data[k]) for k in ("answer", "unsure", "also")})
+        return Calibration(**{k: float(data[k]) for k in ("answer", "also", "topic")})
 
     def load(self) -> None:
         """Open the weights now (a bot warms up before its first question)."""
@@ -142,6 +147,13 @@ class ReaderModel:
             assemble(q, s.ids, s.offsets, c.ids, cls, sep)
             for s, c in zip(encoded_s, encoded_c, strict=True)
         ]
+        out: list[SentenceRead | None] = [None] * len(rows)
+        for group in _by_length(rows):
+            for i, read in zip(group, self._run([rows[i] for i in group]), strict=True):
+                out[i] = read
+        return [r for r in out if r is not None]
+
+    def _run(self, rows: list[tuple[list[int], list[int], int, list[tuple[int, int]]]]):
         width = max(len(r[0]) for r in rows)
         ids = np.zeros((len(rows), width), dtype=np.int64)
         types = np.zeros_like(ids)
@@ -160,6 +172,19 @@ class ReaderModel:
         ]
 
 
+def _by_length(rows: list[tuple[list[int], ...]], slack: float = 1.2) -> list[list[int]]:
+    """Row indices grouped by length, so that a batch pads its rows by at most `slack`:
+    the model's time grows with the padded tokens, not the real ones."""
+    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and len(rows[i][0]) <= slack * len(rows[groups[-1][0]][0]):
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
 def _best_span(
     start: np.ndarray, end: np.ndarray, first: int, offsets: list[tuple[int, int]]
 ) -> tuple[int, int] | None:
@@ -169,8 +194,8 @@ def _best_span(
         return None
     s = start[first : first + n]
     e = end[first : first + n]
-    scores = s[:, None] + e[None, :]
-    i, j = np.indices(scores.shape)
+    i, j = np.indices((n, n))
+    scores = s[:, None] + e[None, :] - LENGTH_PENALTY * (j - i)
     scores = np.where((j >= i) & (j - i < MAX_ANSWER_TOKENS), scores, -np.inf)
     a, b = np.unravel_index(int(np.argmax(scores)), scores.shape)
     return offsets[a][0], offsets[b][1]

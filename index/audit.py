@@ -43,8 +43,8 @@ def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None
         return f"BM25 holds {len(lexical)} passages, the document store {len(ids)}"
     name = target.collection_name(model_slug, generation)
     try:
-        collection = target.client(generation).get_collection(name)
-        stored = _all_ids(collection)
+        with target.connected(generation) as client:
+            stored = _all_ids(client.get_collection(name))
     except Exception as exc:
         problem = target.problem(exc, generation.parent, name)
         if isinstance(problem, IndexCorruptError):  # rebuilding from the articles repairs it

@@ -33,6 +33,7 @@ from index.store import (
     IndexDir,
     IndexProblem,
     StoreUnavailableError,
+    close_client,
     disk_full,
     is_disk_full,
 )
@@ -177,7 +178,7 @@ def build_index(
                 raise disk_full(settings.index_dir) from exc
             if target.url and not isinstance(exc, IndexProblem | OSError | KeyboardInterrupt):
                 try:  # the server went away mid-build: say so in one line
-                    target.client(generation)
+                    close_client(target.client(generation))
                 except StoreUnavailableError as down:
                     raise down from exc
             raise
@@ -272,6 +273,7 @@ def _write_generation(
         store.commit()
     finally:
         store.close()
+        close_client(client)
 
 
 def _copy_vectors(source: Any, target: Any, skip: set[str], page: int = 1000) -> None:

@@ -85,8 +85,8 @@ class Settings(BaseSettings):
     # thresholds (unset: the calibrated ones in that folder), and how much it reads.
     reader_model_dir: Path | None = None
     reader_answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    reader_unsure_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    reader_candidates: int = Field(default=24, ge=1, le=200)
+    reader_topic_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
+    reader_candidates: int = Field(default=8, ge=1, le=200)
     reader_threads: int = Field(default=0, ge=0, le=64)
     max_citations: int = Field(default=3, ge=1, le=10)
     max_question_chars: int = Field(default=1000, ge=10)

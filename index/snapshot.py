@@ -31,6 +31,7 @@ from index.store import (
     IndexMissingError,
     IndexProblem,
     StoreUnavailableError,
+    close_client,
     damaged,
     out_of_step,
 )
@@ -87,9 +88,8 @@ class Snapshot:
             client, self._client = self._client, None
             self.__dict__.pop("_vectors", None)
             self.__dict__.pop("lexical", None)
-        if client is not None and hasattr(client, "close"):
-            with contextlib.suppress(Exception):  # best effort: the process keeps going
-                client.close()
+        if client is not None:
+            close_client(client)
 
     @property
     def model(self) -> str:

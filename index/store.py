@@ -141,9 +141,20 @@ class ChromaTarget:
         return f"{base}-{generation.name}" if self.url else base
 
     def client(self, generation: Path) -> Any:
+        """A client for `generation`; whoever opens one closes it (`close_client`)."""
         if self.url is None:
             return _persistent_client(generation / CHROMA_DIR)
         return _http_client(self.url, self.headers)
+
+    @contextlib.contextmanager
+    def connected(self, generation: Path) -> Iterator[Any]:
+        """A client for the length of a `with` block: a long-running process that builds
+        every few minutes must not keep every generation's database open."""
+        client = self.client(generation)
+        try:
+            yield client
+        finally:
+            close_client(client)
 
     def unavailable(self, exc: BaseException) -> StoreUnavailableError:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -172,11 +183,17 @@ class ChromaTarget:
         """Delete the server collections of removed generations (best effort)."""
         if self.url is None or not generations:
             return
-        with contextlib.suppress(Exception):
-            client = self.client(generations[0])
+        with contextlib.suppress(Exception), self.connected(generations[0]) as client:
             for generation in generations:
                 with contextlib.suppress(Exception):
                     client.delete_collection(self.collection_name(model_slug, generation))
+
+
+def close_client(client: Any) -> None:
+    """Release a Chroma client's files and connections (chromadb counts the clients that
+    share one database, and stops it with the last one); best effort."""
+    with contextlib.suppress(Exception):
+        client.close()
 
 
 def _chroma_settings() -> Any:

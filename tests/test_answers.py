@@ -24,23 +24,30 @@ def test_who_represented_the_us(answerer) -> None:
 
 def test_how_many_detainees(answerer) -> None:
     answer = answerer.ask("How many detainees were released?")
-    assert answer.short_answer == "more than 4,600"
+    assert answer.outcome == "answer" and "4,600" in answer.short_answer
     assert "4,600 detainees" in answer.citations[0].quote
 
 
 @pytest.mark.parametrize(
     "question",
     [
-        "How many soldiers have died?",
         "What is the capital of France?",
+        "Who won the 2018 World Cup?",
         "Wie viele Soldaten sind gestorben?",
         "誰が米国を代表しましたか",
     ],
 )
-def test_unanswerable_questions_abstain(answerer, question: str) -> None:
+def test_questions_about_something_else_get_none(answerer, question: str) -> None:
     answer = answerer.ask(question)
-    assert answer.abstained and answer.citations == []
+    assert answer.outcome == "none" and answer.abstained and answer.citations == []
     assert answer.answer == prompts.load("abstain")
+
+
+def test_an_unanswerable_question_on_the_topic_is_not_answered(answerer) -> None:
+    answer = answerer.ask("How many soldiers have died?")
+    assert answer.outcome in ("unsure", "none") and answer.abstained
+    if answer.outcome == "unsure":  # hedged, and still a verbatim, cited quote
+        assert answer.answer.startswith(prompts.load("unsure")) and answer.citations
 
 
 @pytest.mark.parametrize(
@@ -68,7 +75,7 @@ def test_every_citation_is_a_verbatim_slice(answerer, question: str) -> None:
 
 
 def test_short_answers_of_other_types(answerer) -> None:
-    assert answerer.ask("Whom did Russia send?").short_answer == "Igor Kostyukov"
+    assert "Igor Kostyukov" in answerer.ask("Whom did Russia send?").short_answer
     assert answerer.ask("When will Ukraine and Russia meet again?").short_answer == "February 1"
     assert answerer.ask("Where did Trump meet Zelensky?").short_answer == "Davos"
 
@@ -87,7 +94,7 @@ def test_overlong_question_is_refused_without_work(answerer) -> None:
 def test_control_characters_are_removed(answerer) -> None:
     answer = answerer.ask("How many\x00 detainees\u200b were\x1b released?")
     assert answer.standalone_question == "How many detainees were released?"
-    assert answer.short_answer == "more than 4,600"
+    assert "4,600" in answer.short_answer
 
 
 def test_timings_are_reported(answerer) -> None:

@@ -60,7 +60,7 @@ def test_committed_weights_are_small_and_described() -> None:
     assert "b7cc4d50af791c36c49417fb94dd739d6a9e7bef" in card  # the training data's commit
     assert "Held-out figures" in card
     calibration = json.loads((DEFAULT_DIR / "calibration.json").read_text(encoding="utf-8"))
-    assert 0.0 < calibration["unsure"] < calibration["answer"] < 1.0
+    assert 0.0 < calibration["answer"] < 1.0 and 0.0 < calibration["topic"] < 1.0
     model = ReaderModel()
     assert model.calibration.answer == calibration["answer"]
 
@@ -109,9 +109,10 @@ def test_input_layout_is_bounded() -> None:
 @pytest.mark.parametrize(
     ("question", "outcome", "expected"),
     [
-        ("Who led Russia's delegation?", "answer", "Igor Kostyukov"),
+        ("Whom did Russia send?", "answer", "Igor Kostyukov"),
         ("How many detainees were released?", "answer", "4,600"),
-        ("Which city was hit during the negotiations?", "answer", "Kyiv"),
+        ("When did the war start?", "answer", "February 2022"),
+        ("What is the name of the UAE president?", "answer", "Mohamed bin Zayed"),
         ("What is the capital of Peru?", "none", None),
     ],
 )
