@@ -24,9 +24,6 @@ MAX_QUESTION_TOKENS = 32
 MAX_SENTENCE_TOKENS = 64
 MAX_CONTEXT_TOKENS = 24
 MAX_ANSWER_TOKENS = 24
-# Span score = start logit + end logit - LENGTH_PENALTY per token: short answers win ties
-# (chosen on held-out training questions, see CARD.md).
-LENGTH_PENALTY = 0.0
 
 DEFAULT_DIR = Path(__file__).parent / "models" / "reader"
 
@@ -194,8 +191,8 @@ def _best_span(
         return None
     s = start[first : first + n]
     e = end[first : first + n]
-    i, j = np.indices((n, n))
-    scores = s[:, None] + e[None, :] - LENGTH_PENALTY * (j - i)
+    scores = s[:, None] + e[None, :]
+    i, j = np.indices(scores.shape)
     scores = np.where((j >= i) & (j - i < MAX_ANSWER_TOKENS), scores, -np.inf)
     a, b = np.unravel_index(int(np.argmax(scores)), scores.shape)
     return offsets[a][0], offsets[b][1]

@@ -50,7 +50,13 @@ FIXED = [
         "",
     ),
 ]
-RECORDED: list[tuple[float, str | None]] = []  # filled in below, after training
+RECORDED: list[tuple[float, str | None]] = [
+    (0.788, "Steve Witkoff and Jared Kushner"),  # the wrong delegation: a known weakness
+    (0.952, "4,600"),
+    (0.149, "United States"),  # "mediated" is not read as "brokered": another
+    (0.006, "United States"),
+    (0.046, "Kyiv"),
+]
 
 
 def test_committed_weights_are_small_and_described() -> None:
