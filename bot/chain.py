@@ -122,7 +122,7 @@ class Answerer:
 
     def reset(self, conversation: str) -> None:
         self.conversations.reset(conversation)
-        self.last.pop(conversation, None)
+        self.last.pop(conversation)
 
     def warm(self) -> None:
         """Load the model and open the index now, not on the first question."""

@@ -3,9 +3,8 @@
 A MiniLM-L6 cross-encoder with a span head (`train/reader.py` trains it, `make
 train-reader`): it reads a question with one candidate sentence and the tail of the
 sentence before it, and gives (1) the probability that the sentence answers the question
-and (2) the short answer as a character span of the sentence. Every candidate of a
-question runs in one batch. Weights, tokenizer, model card and calibrated thresholds live
-in `bot/models/reader/`.
+and (2) the short answer as a character span of the sentence. Weights, tokenizer, model
+card and calibrated thresholds live in `bot/models/reader/`.
 """
 
 from __future__ import annotations
@@ -131,7 +130,7 @@ class ReaderModel:
     def read(
         self, question: str, sentences: Sequence[str], previous: Sequence[str]
     ) -> list[SentenceRead]:
-        """Score each sentence (with the sentence before it as context) in one batch."""
+        """Score each sentence (with the sentence before it as context)."""
         if not sentences:
             return []
         self.load()
@@ -144,42 +143,21 @@ class ReaderModel:
             assemble(q, s.ids, s.offsets, c.ids, cls, sep)
             for s, c in zip(encoded_s, encoded_c, strict=True)
         ]
-        out: list[SentenceRead | None] = [None] * len(rows)
-        for group in _by_length(rows):
-            for i, read in zip(group, self._run([rows[i] for i in group]), strict=True):
-                out[i] = read
-        return [r for r in out if r is not None]
+        # One row per run: int8 activations are scaled per run, so a batch would make a
+        # sentence's score depend on its neighbours (and on their padding); unpadded rows
+        # also cost only their own tokens.
+        return [self._run(row) for row in rows]
 
-    def _run(self, rows: list[tuple[list[int], list[int], int, list[tuple[int, int]]]]):
-        width = max(len(r[0]) for r in rows)
-        ids = np.zeros((len(rows), width), dtype=np.int64)
-        types = np.zeros_like(ids)
-        mask = np.zeros_like(ids)
-        for i, (row_ids, row_types, _, _) in enumerate(rows):
-            ids[i, : len(row_ids)] = row_ids
-            types[i, : len(row_types)] = row_types
-            mask[i, : len(row_ids)] = 1
-        relevance, starts, ends = self._session.run(
-            None, {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
-        )
-        probs = 1.0 / (1.0 + np.exp(-relevance.astype(np.float64)))
-        return [
-            SentenceRead(float(p), _best_span(start, end, first, offsets))
-            for p, start, end, (_, _, first, offsets) in zip(probs, starts, ends, rows, strict=True)
-        ]
-
-
-def _by_length(rows: list[tuple[list[int], ...]], slack: float = 1.2) -> list[list[int]]:
-    """Row indices grouped by length, so that a batch pads its rows by at most `slack`:
-    the model's time grows with the padded tokens, not the real ones."""
-    order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
-    groups: list[list[int]] = []
-    for i in order:
-        if groups and len(rows[i][0]) <= slack * len(rows[groups[-1][0]][0]):
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
+    def _run(self, row: tuple[list[int], list[int], int, list[tuple[int, int]]]) -> SentenceRead:
+        ids, types, first, offsets = row
+        feed = {
+            "input_ids": np.array([ids], dtype=np.int64),
+            "token_type_ids": np.array([types], dtype=np.int64),
+            "attention_mask": np.ones((1, len(ids)), dtype=np.int64),
+        }
+        relevance, starts, ends = self._session.run(None, feed)
+        probability = 1.0 / (1.0 + np.exp(-float(relevance[0])))
+        return SentenceRead(probability, _best_span(starts[0], ends[0], first, offsets))
 
 
 def _best_span(

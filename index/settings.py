@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     reader_answer_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     reader_topic_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     reader_candidates: int = Field(default=8, ge=1, le=200)
-    reader_threads: int = Field(default=0, ge=0, le=64)
+    reader_threads: int = Field(default=1, ge=0, le=64)
     max_citations: int = Field(default=3, ge=1, le=10)
     max_question_chars: int = Field(default=1000, ge=10)
 

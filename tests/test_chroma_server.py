@@ -217,8 +217,8 @@ def test_server_vanishes_and_returns_mid_conversation(tmp_path: Path, embedder, 
         assert "Steve Witkoff" in short and dense
         chroma.stop()
         caplog.clear()
-        short, dense = turn("Where were the talks held?")  # during the outage
-        assert short == "Abu Dhabi" and not dense
+        short, dense = turn("How many detainees were released?")  # during the outage
+        assert "4,600" in short and not dense
         assert "cannot reach the Chroma server" in caplog.text
         assert "answering from BM25 alone" in caplog.text
         chroma.start()

@@ -52,7 +52,7 @@ def test_endpoint_errors_fall_back_to_extractive(sample_index, embedder, server)
     answer = answerer_for(sample_index, embedder, server.base_url).ask("Who did Russia send?")
     assert answer.mode == "extractive" and answer.short_answer == "Igor Kostyukov"
     down = answerer_for(sample_index, embedder, f"http://127.0.0.1:{closed_port()}/v1")
-    assert down.ask("How many detainees were released?").short_answer == "more than 4,600"
+    assert "4,600" in down.ask("How many detainees were released?").short_answer
 
 
 def test_no_answer_phrase_abstains(sample_index, embedder, server) -> None:

@@ -14,7 +14,8 @@ from bot.citations import check, resolve
 from bot.llm.answer import LlmResult, llm_answer
 from bot.llm.client import build_llm
 from bot.llm.context import select_passages
-from bot.reader import read
+from bot.reader import ReaderConfig, read
+from bot.reader_model import ReaderModel
 from bot.retrieve import Retrieval, retrieve
 from index import load_settings, open_snapshot
 
@@ -40,7 +41,8 @@ def what_the_user_sees(
     if result is not None and result.text:
         return result.text, result.citations
     snapshot = open_snapshot(sample_index)
-    reading = read(QUESTION, retrieval, snapshot, 0.0)
+    model = ReaderModel()
+    reading = read(QUESTION, retrieval, snapshot, ReaderConfig(model.calibration, 0.2), model)
     return " ".join(snapshot.articles([q[0]])[q[0]].text[q[1] : q[2]]
                     for q in reading.quotes), reading.quotes
 

@@ -93,7 +93,7 @@ def test_a_real_small_model_never_gets_unverified_text_through(
             # Verified text only: every sentence carries a marker of a real citation.
             markers = {f"[{c.n}]" for c in answer.citations}
             assert markers and any(marker in answer.answer for marker in markers)
-        if answer.abstained:
+        if answer.outcome == "none":
             assert answer.citations == []
     assert len(modes) == len(items)
     # The model really was asked (not a connection failure falling back every time).

@@ -220,20 +220,15 @@ def two_articles(tmp_path_factory: pytest.TempPathFactory, embedder):
     return build_answerer(settings, embedder=embedder)
 
 
-def test_a_question_across_two_articles_cites_both(two_articles) -> None:
-    answer = two_articles.ask(
-        "Which company did TechCrunch and The Verge report bought Lumen Cells?"
-    )
-    assert answer.outcome == "answer"
-    assert "Orbital Systems" in answer.citations[0].quote
-    cited = {c.article_id for c in answer.citations}
-    assert cited == {"techcrunch.md", "verge.md"}, answer.citations
-    assert len(answer.citations) <= 3
-
-
-def test_a_figure_the_articles_disagree_on_is_cited_from_both_with_dates(two_articles) -> None:
-    answer = two_articles.ask("How much did Orbital Systems pay for Lumen Cells?")
-    assert answer.outcome == "answer"
+@pytest.mark.parametrize(
+    "question",
+    ["How much did Orbital Systems pay for Lumen Cells?", "How much was Lumen Cells sold for?"],
+)
+def test_a_figure_the_articles_disagree_on_is_cited_from_both_with_dates(
+    two_articles, question: str
+) -> None:
+    answer = two_articles.ask(question)
+    assert answer.outcome == "answer" and len(answer.citations) <= 3
     quotes = {c.article_id: c for c in answer.citations}
     assert "$120 million" in quotes["techcrunch.md"].quote
     assert "$150 million" in quotes["verge.md"].quote
