@@ -25,7 +25,7 @@ from bot.reader import ReaderConfig, Reading, read
 from bot.reader_features import Weights
 from bot.reader_model import Calibration, ReaderModel, ReaderModelError
 from bot.retrieve import Retrieval, retrieve
-from index import Embedder, IndexHandle, Settings, Snapshot
+from index import Embedder, IndexCorruptError, IndexHandle, Settings, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +113,21 @@ class Answerer:
         is then not recorded in the conversation, which the user never saw it join.
         """
         cleaned = clean_question(question, self.settings.max_question_chars)
-        state = _State(cleaned, conversation, id, on_token=on_token, abandoned=abandoned)
-        with self.index.lease() as snapshot:  # one generation for the whole question
-            state.snapshot = snapshot
-            answer = self.chain.invoke(state)
-        assert state.retrieval is not None
-        return answer, state.retrieval
+        for attempt in (1, 2):
+            state = _State(cleaned, conversation, id, on_token=on_token, abandoned=abandoned)
+            with self.index.lease() as snapshot:  # one generation for the whole question
+                state.snapshot = snapshot
+                try:
+                    answer = self.chain.invoke(state)
+                except IndexCorruptError:
+                    # A build replaced this generation and pruned its parts mid-question:
+                    # ask the new one once. Otherwise the index really is damaged.
+                    if attempt == 2 or not self.index.superseded(snapshot):
+                        raise
+                    continue
+            assert state.retrieval is not None
+            return answer, state.retrieval
+        raise AssertionError("unreachable")
 
     def reset(self, conversation: str) -> None:
         self.conversations.reset(conversation)

@@ -249,6 +249,11 @@ class IndexHandle:
         with self.lease() as snapshot:
             return snapshot.status()
 
+    def superseded(self, snapshot: Snapshot) -> bool:
+        """Whether a newer build has replaced `snapshot` (its Chroma collection may then be
+        gone already: a question that failed on it deserves one more try)."""
+        return self._dir.current() != snapshot.path
+
     def articles(self, ids: Sequence[str]) -> dict[str, ArticleRecord]:
         with self.lease() as snapshot:
             return snapshot.articles(ids)
