@@ -192,7 +192,7 @@ def main() -> int:
         f"- cold `newsqa ask`, one question, index built: {cold_s:.2f} s, peak RSS "
         f"{cold_mb:.0f} MB",
         "",
-        "SQuAD2 sample, 500 questions (250 unanswerable), default settings. Presence: a gold "
+        "SQuAD2 sample, 500 questions (258 unanswerable), default settings. Presence: a gold "
         "answer in what the user is shown (a confident answer or an unsure quote); confident: "
         "in a confident answer only; F1: the short answer on answerable questions; balanced "
         "accuracy: `answer` vs `unsure`/`none` against answerable vs not.",

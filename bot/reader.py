@@ -59,7 +59,6 @@ class Reading:
     highlight: tuple[str, int, int] | None = None  # (article, start, end)
     best: Choice | None = None
     choices: list[Choice] = field(default_factory=list)  # every sentence the model read
-    model_used: bool = True
 
     @property
     def abstained(self) -> bool:
@@ -101,7 +100,6 @@ def read(
         kind=kind,
         best=best,
         choices=choices,
-        model_used=model is not None,
     )
     if outcome == "none":
         return reading
