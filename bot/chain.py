@@ -8,6 +8,7 @@ nothing it says survives verification, the extractive answer stands.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -112,22 +113,28 @@ class Answerer:
         `abandoned`: set by a caller that gave up waiting (a Telegram timeout); the answer
         is then not recorded in the conversation, which the user never saw it join.
         """
-        cleaned = clean_question(question, self.settings.max_question_chars)
-        for attempt in (1, 2):
-            state = _State(cleaned, conversation, id, on_token=on_token, abandoned=abandoned)
-            with self.index.lease() as snapshot:  # one generation for the whole question
-                state.snapshot = snapshot
-                try:
-                    answer = self.chain.invoke(state)
-                except IndexCorruptError:
-                    # A build replaced this generation and pruned its parts mid-question:
-                    # ask the new one once. Otherwise the index really is damaged.
-                    if attempt == 2 or not self.index.superseded(snapshot):
-                        raise
-                    continue
-            assert state.retrieval is not None
-            return answer, state.retrieval
-        raise AssertionError("unreachable")
+        state = _State(
+            clean_question(question, self.settings.max_question_chars),
+            conversation,
+            id,
+            on_token=on_token,
+            abandoned=abandoned,
+        )
+        with self.index.lease() as snapshot:  # one generation for the whole question
+            try:
+                return self._answer(state, snapshot)
+            except IndexCorruptError:
+                if not self.index.superseded(snapshot):
+                    raise  # the index really is damaged
+        # A build replaced this generation and pruned its parts mid-question: ask the new one.
+        with self.index.lease() as snapshot:
+            return self._answer(dataclasses.replace(state, timings={}), snapshot)
+
+    def _answer(self, state: _State, snapshot: Snapshot) -> tuple[Answer, Retrieval]:
+        state.snapshot = snapshot
+        answer = self.chain.invoke(state)
+        assert state.retrieval is not None
+        return answer, state.retrieval
 
     def reset(self, conversation: str) -> None:
         self.conversations.reset(conversation)

@@ -54,11 +54,9 @@ class Choice:
 class Reading:
     outcome: Outcome
     support: float  # the best sentence's relevance (or feature support without the model)
-    kind: AType
     quotes: list[tuple[str, int, int]] = field(default_factory=list)  # (article, start, end)
     highlight: tuple[str, int, int] | None = None  # (article, start, end)
-    best: Choice | None = None
-    choices: list[Choice] = field(default_factory=list)  # every sentence the model read
+    choices: list[Choice] = field(default_factory=list)  # what was read, most relevant first
 
     @property
     def abstained(self) -> bool:
@@ -77,7 +75,7 @@ def read(
     kind = question_type(question)
     scored = score_sentences(question, retrieval, snapshot, weights or Weights())
     if not scored:
-        return Reading(outcome="none", support=0.0, kind=kind)
+        return Reading(outcome="none", support=0.0)
     shortlist = sorted(scored, key=lambda s: -s.score)[: config.max_candidates]
     on_topic = max(s.features["dense"] for s in scored) >= config.calibration.topic
     if model is not None:
@@ -94,13 +92,7 @@ def read(
         outcome = "unsure"
     else:
         outcome = "none"
-    reading = Reading(
-        outcome=outcome,
-        support=best.relevance,
-        kind=kind,
-        best=best,
-        choices=choices,
-    )
+    reading = Reading(outcome=outcome, support=best.relevance, choices=choices)
     if outcome == "none":
         return reading
     primary = _quote(best, choices, also_at, config.max_sentences)

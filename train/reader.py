@@ -299,10 +299,10 @@ def train(args: argparse.Namespace) -> None:
     torch.save(model.state_dict(), OUT / "final.pt")
     run = {"seconds": round(time.perf_counter() - began), "pairs": len(examples)}
     (OUT / "run.json").write_text(json.dumps(run))
-    export(model, tokenizer, base, held, args, run["seconds"], run["pairs"])
+    export(model, base, held, args, run["seconds"], run["pairs"])
 
 
-def export(model, tokenizer, base: Path, held: list[dict], args, seconds: float, n: int) -> None:
+def export(model, base: Path, held: list[dict], args, seconds: float, n: int) -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -439,15 +439,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.export_only:
         import torch
-        from tokenizers import Tokenizer
 
         base = bundled_model_path()
         model = make_model(base)
         model.load_state_dict(torch.load(OUT / "final.pt"))
         held = json.loads((OUT / "examples.json").read_text())["held"]
-        tok = Tokenizer.from_file(str(base / "tokenizer.json"))
         run = json.loads((OUT / "run.json").read_text())
-        export(model, tok, base, held, args, run["seconds"], run["pairs"])
+        export(model, base, held, args, run["seconds"], run["pairs"])
         return 0
     train(args)
     return 0
