@@ -48,15 +48,15 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
 
 
 def p(values: list[float], q: float) -> float:
-    from bot.metrics import percentile
+    from newsqa.bot.metrics import percentile
 
     return percentile(values, q) or 0.0
 
 
 def newsqa_answers(index_dir: Path, items: list[dict], model: bool = True) -> list[dict]:
     """Answers at the default settings; `model=False` is the previous, feature-only reader."""
-    from bot.components import build_answerer
-    from index import load_settings
+    from newsqa.bot.components import build_answerer
+    from newsqa.index import load_settings
 
     answerer = build_answerer(load_settings(index_dir=index_dir))
     if not model:
@@ -118,7 +118,7 @@ def tutorial_answers(persist: Path, items: list[dict]) -> list[dict]:
 def quality(rows: list[dict], items: list[dict], threshold: float | None = None) -> dict:
     """Retrieval and answer quality. `threshold`: answer when the reader's relevance is at
     least this (unsure below it) instead of at the default settings."""
-    from bot.metrics import abstention, best_f1, present
+    from newsqa.bot.metrics import abstention, best_f1, present
 
     def answered(r: dict) -> bool:
         if threshold is None:
@@ -216,7 +216,7 @@ def main() -> int:
         "| confident presence | balanced acc. |",
         "|---|---|---|---|---|",
     ]
-    from bot.reader_model import ReaderModel
+    from newsqa.bot.reader_model import ReaderModel
 
     default = ReaderModel().calibration.answer
     for t in sorted({0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, default}):

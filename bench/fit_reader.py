@@ -26,11 +26,11 @@ from bench.__main__ import SQUAD
 
 
 def features(index_dir: Path, items: list[dict]) -> list[dict]:
-    from bot.components import build_answerer
-    from bot.metrics import present
-    from bot.reader_features import FEATURES, Weights, score_sentences
-    from bot.retrieve import retrieve
-    from index import load_settings
+    from newsqa.bot.components import build_answerer
+    from newsqa.bot.metrics import present
+    from newsqa.bot.reader_features import FEATURES, Weights, score_sentences
+    from newsqa.bot.retrieve import retrieve
+    from newsqa.index import load_settings
 
     settings = load_settings(index_dir=index_dir)
     answerer = build_answerer(settings)
@@ -83,10 +83,9 @@ def evaluate(rows: list[dict], w: np.ndarray, b: float, threshold: float | None 
 
 
 def main() -> None:
+    from newsqa.bot.reader_features import FEATURES
+    from newsqa.index import build_index, load_settings
     from sklearn.linear_model import LogisticRegression
-
-    from bot.reader_features import FEATURES
-    from index import build_index, load_settings
 
     items = [json.loads(x) for x in (SQUAD / "questions.jsonl").read_text().splitlines() if x]
     work = Path(tempfile.mkdtemp(prefix="newsqa-fit-"))

@@ -33,8 +33,8 @@ GOLD = ROOT / "tests" / "data" / "gold_abu_dhabi.jsonl"
 
 
 def run_store(label: str, chroma_url: str | None, chats: int, per_chat: int) -> dict:
-    from bot.telegram.app import webhook_secret
-    from index import build_index, load_settings
+    from newsqa.bot.telegram.app import webhook_secret
+    from newsqa.index import build_index, load_settings
 
     work = Path(tempfile.mkdtemp(prefix="newsqa-load-"))
     build_index(load_settings(index_dir=work / "ix", chroma_url=chroma_url))
@@ -52,7 +52,16 @@ def run_store(label: str, chroma_url: str | None, chats: int, per_chat: int) -> 
     if chroma_url:
         env["NEWSQA_CHROMA_URL"] = chroma_url
     bot = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "telegram", "--webhook-url", hook, "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "newsqa.bot.cli",
+            "telegram",
+            "--webhook-url",
+            hook,
+            "--port",
+            str(port),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

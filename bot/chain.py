@@ -16,17 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import prompts
-from bot.answer import Answer
-from bot.bounded import Bounded
-from bot.citations import answer_text, resolve
-from bot.conversation import Conversations, ConversationStore, Turn, rewrite
-from bot.question import clean_question
-from bot.reader import ReaderConfig, Reading, read
-from bot.reader_features import Weights
-from bot.reader_model import Calibration, ReaderModel, ReaderModelError
-from bot.retrieve import Retrieval, retrieve
-from index import Embedder, IndexCorruptError, IndexHandle, Settings, Snapshot
+from newsqa import prompts
+from newsqa.bot.answer import Answer
+from newsqa.bot.citations import answer_text, resolve
+from newsqa.bot.conversation import Conversations, ConversationStore, Turn
+from newsqa.bot.followup import rewrite
+from newsqa.bot.question import clean_question
+from newsqa.bot.reader import ReaderConfig, Reading, read
+from newsqa.bot.reader_features import Weights
+from newsqa.bot.reader_model import Calibration, ReaderModel, ReaderModelError
+from newsqa.bot.retrieve import AnswerSources, Candidate, Retrieval, retrieve
+from newsqa.index import Embedder, IndexCorruptError, IndexHandle, Settings, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,6 @@ class Answerer:
         self.llm = llm  # a LangChain chat model, or None for extractive answers
         self.reader = reader  # the trained reader model, or None for the feature score alone
         self._chain: Any = None
-        # The passages behind each conversation's last answer, for the recently active ones.
-        self.last: Bounded[str, Retrieval] = Bounded(settings.conversations_max)
 
     @property
     def chain(self) -> Any:
@@ -138,7 +136,24 @@ class Answerer:
 
     def reset(self, conversation: str) -> None:
         self.conversations.reset(conversation)
-        self.last.pop(conversation)
+
+    def sources(self, conversation: str) -> AnswerSources | None:
+        """The passages behind the conversation's last answer, read from the conversation
+        store (so any process sharing it can show them) and the current index. None when
+        there is no last answer; passages since removed from the index are left out."""
+        history = self.conversations.history(conversation)
+        if not history or not history[-1].retrieved:
+            return None
+        turn = history[-1]
+        with self.index.lease() as snapshot:
+            passages = snapshot.passages(list(turn.retrieved))
+            articles = snapshot.articles([p.article_id for p in passages.values()])
+        candidates = [
+            Candidate(passages[pid], articles[passages[pid].article_id], rank, 0.0)
+            for rank, pid in enumerate(turn.retrieved)
+            if pid in passages and passages[pid].article_id in articles
+        ]
+        return AnswerSources(candidates, frozenset(turn.passages)) if candidates else None
 
     def warm(self) -> None:
         """Load the model and open the index now, not on the first question."""
@@ -178,7 +193,7 @@ class Answerer:
         history = self.conversations.history(state.conversation) if state.conversation else []
         standalone = None
         if self.llm is not None and history:
-            from bot.llm.condense import llm_condense
+            from newsqa.bot.llm.condense import llm_condense
 
             standalone = llm_condense(self.llm, history, state.question)
         state.standalone = standalone or rewrite(state.question, history)
@@ -218,7 +233,7 @@ class Answerer:
     def _generate(self, state: _State) -> _State:
         if self.llm is None:
             return state
-        from bot.llm import llm_answer
+        from newsqa.bot.llm import llm_answer
 
         began = time.perf_counter()
         assert state.retrieval is not None
@@ -265,7 +280,6 @@ class Answerer:
         answer.timings_ms = {k: round(v, 1) for k, v in state.timings.items()}
         gave_up = state.abandoned is not None and state.abandoned.is_set()
         if state.conversation is not None and not gave_up:
-            self.last.put(state.conversation, state.retrieval)
             quote = answer.citations[0].quote if answer.citations else None
             cited = tuple(
                 c.passage.id
@@ -278,6 +292,13 @@ class Answerer:
             )
             self.conversations.add(
                 state.conversation,
-                Turn(state.question, state.standalone, answer.short_answer, quote, cited),
+                Turn(
+                    state.question,
+                    state.standalone,
+                    answer.short_answer,
+                    quote,
+                    cited,
+                    tuple(c.passage.id for c in state.retrieval.candidates),
+                ),
             )
         return answer

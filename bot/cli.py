@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from index.cli import (
+from newsqa.index.cli import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -18,10 +18,10 @@ from index.cli import (
     run_index,
     setup_logging,
 )
-from index.settings import Settings, SettingsError, load_settings
+from newsqa.index.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
-    from bot.chain import Answerer
+    from newsqa.bot.chain import Answerer
 
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _answerer(settings: Settings) -> Answerer:
-    from bot.components import build_answerer
+    from newsqa.bot.components import build_answerer
 
     return build_answerer(settings)
 
@@ -114,7 +114,7 @@ def _with_index(command: Command) -> Command:
     """Turn index problems into one-line errors: missing (2), unusable (1)."""
 
     def wrapped(args: argparse.Namespace, settings: Settings) -> int:
-        from index import IndexMissingError, IndexProblem, ModelNotFoundError
+        from newsqa.index import IndexMissingError, IndexProblem, ModelNotFoundError
 
         try:
             return command(args, settings)
@@ -130,7 +130,7 @@ def _with_index(command: Command) -> Command:
 @_with_index
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     """Articles, passages, model, location and last build of the index."""
-    from index import ChromaTarget, open_snapshot
+    from newsqa.index import ChromaTarget, open_snapshot
 
     snapshot = open_snapshot(settings.index_dir, ChromaTarget.from_settings(settings))
     status = snapshot.status()
@@ -151,7 +151,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 @_with_index
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     """One answer (text or --json), or a batch file answered in order as JSON lines."""
-    from bot.question import QuestionError, clean_question
+    from newsqa.bot.question import QuestionError, clean_question
 
     if args.batch is not None:
         if args.question:
@@ -167,15 +167,15 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(answer.to_json())
     else:
-        from bot.terminal import console, render_answer
+        from newsqa.bot.terminal import console, render_answer
 
         console().print(render_answer(answer))
     return EXIT_OK
 
 
 def _ask_batch(path: Path, settings: Settings) -> int:
-    from bot.question import QuestionError
-    from bot.questions import QuestionFileError, read_questions
+    from newsqa.bot.question import QuestionError
+    from newsqa.bot.questions import QuestionFileError, read_questions
 
     try:
         items = read_questions(path)
@@ -195,7 +195,7 @@ def _ask_batch(path: Path, settings: Settings) -> int:
 @_with_index
 def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
     """Interactive questions with follow-ups, :sources, :reset, :help, :quit."""
-    from bot.repl import run_repl
+    from newsqa.bot.repl import run_repl
 
     answerer = _answerer(settings)
     answerer.warm()
@@ -205,8 +205,8 @@ def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 @_with_index
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score the bot on a question file with gold answers."""
-    from bot.evaluate import run_eval, summarize
-    from bot.questions import QuestionFileError, read_questions
+    from newsqa.bot.evaluate import run_eval, summarize
+    from newsqa.bot.questions import QuestionFileError, read_questions
 
     try:
         items = read_questions(args.file, require_gold=True)
@@ -218,7 +218,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        from bot.terminal import console, render_report
+        from newsqa.bot.terminal import console, render_report
 
         console().print(render_report(report))
     return EXIT_OK
@@ -226,7 +226,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
     """Run the Telegram bot (checks the token, then the index)."""
-    from bot.telegram import run_telegram
+    from newsqa.bot.telegram import run_telegram
 
     return run_telegram(settings, args.webhook_url, args.port)
 

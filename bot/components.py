@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.chain import Answerer
-from bot.conversation import Conversations, ConversationStore, SqliteConversationStore
-from index import Embedder, IndexHandle, Settings
+from newsqa.bot.chain import Answerer
+from newsqa.bot.conversation import Conversations, ConversationStore, SqliteConversationStore
+from newsqa.index import Embedder, IndexHandle, Settings
 
 
 def build_answerer(
@@ -22,7 +22,7 @@ def build_answerer(
         built_with = snapshot.model
     embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
     if built_with != embedder.name:
-        from index import IndexProblem
+        from newsqa.index import IndexProblem
 
         raise IndexProblem(
             f"the index in {settings.index_dir} was built with {built_with}, but the "
@@ -41,10 +41,10 @@ def build_answerer(
             )
     llm = None
     if settings.llm_enabled:
-        from bot.llm import build_llm
+        from newsqa.bot.llm import build_llm
 
         llm = build_llm(settings)
-    from bot.reader_model import DEFAULT_DIR, ReaderModel
+    from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel
 
     reader = ReaderModel(settings.reader_model_dir or DEFAULT_DIR, threads=settings.reader_threads)
     return Answerer(settings, handle, embedder, conversations, llm=llm, reader=reader)

@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.answer import Answer
-from bot.chain import Answerer
-from bot.metrics import abstention, best_f1, percentile, present
-from bot.questions import QuestionItem
-from bot.retrieve import Retrieval
+from newsqa.bot.answer import Answer
+from newsqa.bot.chain import Answerer
+from newsqa.bot.metrics import abstention, best_f1, percentile, present
+from newsqa.bot.questions import QuestionItem
+from newsqa.bot.retrieve import Retrieval
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import prompts
+from newsqa import prompts
 
 # Control, format (zero-width, bidi) and other invisible characters; kept: plain spaces.
 _INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}

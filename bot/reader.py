@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.answer_types import AType, question_type, short_answer
-from bot.reader_features import Scored, Weights, score_sentences
-from bot.reader_model import Calibration, ReaderModel
-from bot.retrieve import Retrieval
-from index import Snapshot, split_spans
+from newsqa.bot.answer_types import AType, question_type, short_answer
+from newsqa.bot.reader_features import Scored, Weights, score_sentences
+from newsqa.bot.reader_model import Calibration, ReaderModel
+from newsqa.bot.retrieve import Retrieval
+from newsqa.index import Snapshot, split_spans
 
 Outcome = Literal["answer", "unsure", "none"]
 

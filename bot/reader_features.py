@@ -15,11 +15,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from bot.answer_types import AType, question_type, short_answer
-from bot.retrieve import Candidate, Retrieval
-from index import SentenceRecord, Snapshot
-from index.lexical import term_spans
+from newsqa.bot.answer_types import AType, question_type, short_answer
+from newsqa.bot.retrieve import Candidate, Retrieval
+from newsqa.index import SentenceRecord, Snapshot
+from newsqa.index.lexical import term_spans
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import prompts
-from bot.answer import Answer
-from bot.chain import Answerer
-from bot.question import QuestionError
-from bot.terminal import console, render_answer, render_sources
+from newsqa import prompts
+from newsqa.bot.answer import Answer
+from newsqa.bot.chain import Answerer
+from newsqa.bot.question import QuestionError
+from newsqa.bot.terminal import console, render_answer, render_sources
 
 CONVERSATION = "repl"
 _QUIT = {":quit", ":q", ":exit"}
@@ -64,7 +64,7 @@ def run_repl(answerer: Answerer, articles: int) -> int:
                 last = None
                 out.print("Conversation forgotten.")
             elif command.lower() == ":sources":
-                out.print(render_sources(last, answerer.last.get(CONVERSATION)))
+                out.print(render_sources(answerer.sources(CONVERSATION)))
             elif command.startswith(":"):
                 out.print(f"Unknown command {command!r}; type :help.")
             else:

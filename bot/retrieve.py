@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from index import ArticleRecord, PassageRecord, Snapshot, StoreUnavailableError
+from newsqa.index import ArticleRecord, PassageRecord, Snapshot, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +28,21 @@ class Candidate:
     @property
     def text(self) -> str:
         return self.article.text[self.passage.start : self.passage.end]
+
+
+@dataclass(frozen=True)
+class AnswerSources:
+    """The passages behind an answer, best first, and which of them it cited."""
+
+    candidates: list[Candidate]
+    cited: frozenset[str]  # passage ids
+
+    def is_cited(self, candidate: Candidate) -> bool:
+        return candidate.passage.id in self.cited
+
+    def in_order(self) -> list[Candidate]:
+        """Cited passages first, then the others, each group in retrieval order."""
+        return sorted(self.candidates, key=lambda c: (not self.is_cited(c), c.rank))
 
 
 @dataclass

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from newsqa import prompts
+from newsqa.bot.answer import Answer, Citation
+from newsqa.bot.retrieve import AnswerSources
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
-
-import prompts
-from bot.answer import Answer, Citation
-from bot.retrieve import Retrieval
 
 
 def _quote_text(citation: Citation) -> Text:
@@ -63,17 +62,15 @@ def render_answer(answer: Answer) -> Group:
     return Group(*parts)
 
 
-def render_sources(answer: Answer | None, retrieval: Retrieval | None) -> Group:
-    """The passages behind an answer, in full; cited ones first and marked."""
-    if retrieval is None or not retrieval.candidates:
+def render_sources(sources: AnswerSources | None) -> Group:
+    """The passages behind the last answer, in full; cited ones first and marked."""
+    if sources is None:
         return Group(Text("No answer yet: ask a question first.", style="italic"))
-    cited = {c.article_id for c in (answer.citations if answer else [])}
-    order = sorted(retrieval.candidates, key=lambda c: (c.passage.article_id not in cited, c.rank))
     parts: list[Any] = []
-    for candidate in order:
+    for candidate in sources.in_order():
         article = candidate.article
         head = " · ".join(p for p in (article.title or article.id, article.published) if p)
-        mark = "cited" if candidate.passage.article_id in cited else "retrieved"
+        mark = "cited" if sources.is_cited(candidate) else "retrieved"
         parts.append(
             Text(
                 f"— {head} ({mark}, chars {candidate.passage.start}-{candidate.passage.end})",

@@ -1,5 +1,6 @@
-"""`python -m index`: the rebuild script, the same as `newsqa index`."""
+"""`python -m newsqa.index` (or `python -m index` from the repository root): the rebuild
+script, the same as `newsqa index`."""
 
-from index.cli import main
+from newsqa.index.cli import main
 
 raise SystemExit(main())

@@ -14,9 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from index.docstore import DocStore
-from index.lexical import Lexical
-from index.store import BM25, DOCSTORE, ChromaTarget, DiskFullError, IndexCorruptError, disk_full
+from newsqa.index.chroma import ChromaTarget
+from newsqa.index.docstore import DocStore
+from newsqa.index.errors import DiskFullError, IndexCorruptError, disk_full
+from newsqa.index.generations import BM25, DOCSTORE
+from newsqa.index.lexical import Lexical
 
 PAGE = 5000
 

@@ -4,7 +4,7 @@ Articles are compared with the current generation by content hash: unchanged one
 carried over with their vectors, changed ones re-embedded, removed ones deleted. When
 nothing changed, nothing is written and no model is loaded. Otherwise the new
 generation starts as a copy of the current one, takes the changes, gets a fresh BM25
-index, and becomes current in one atomic step (see `index.store`).
+index, and becomes current in one atomic step (see `index.generations`).
 """
 
 from __future__ import annotations
@@ -18,25 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from index.articles import Article, LoadResult, Problem, load_articles
-from index.audit import audit
-from index.chunking import Passage, chunk_article
-from index.docstore import DocStore
-from index.embedding import Embedder, collection_slug
-from index.lexical import Lexical
-from index.settings import Settings
-from index.store import (
-    BM25,
-    DOCSTORE,
-    ChromaTarget,
+from newsqa.index.articles import Article, LoadResult, Problem, load_articles
+from newsqa.index.audit import audit
+from newsqa.index.chroma import ChromaTarget, close_client
+from newsqa.index.chunking import Passage, chunk_article
+from newsqa.index.docstore import DocStore
+from newsqa.index.embedding import Embedder, collection_slug
+from newsqa.index.errors import (
     IndexCorruptError,
-    IndexDir,
     IndexProblem,
     StoreUnavailableError,
-    close_client,
     disk_full,
     is_disk_full,
 )
+from newsqa.index.generations import BM25, DOCSTORE, IndexDir
+from newsqa.index.lexical import Lexical
+from newsqa.index.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from index.sentences import hard_split, split_spans
+from newsqa.index.sentences import hard_split, split_spans
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 

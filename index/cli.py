@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from index.settings import Settings, SettingsError, load_settings
+from newsqa.index.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -80,9 +80,9 @@ class _RichProgress:
 
 
 def run_index(args: argparse.Namespace, settings: Settings) -> int:
-    from index.build import NoArticlesError, build_index
-    from index.embedding import ModelNotFoundError
-    from index.store import IndexProblem, disk_full, is_disk_full
+    from newsqa.index.build import NoArticlesError, build_index
+    from newsqa.index.embedding import ModelNotFoundError
+    from newsqa.index.errors import IndexProblem, disk_full, is_disk_full
 
     progress = None if args.quiet or not sys.stderr.isatty() else _RichProgress()
     try:

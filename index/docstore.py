@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from index.articles import Article
-from index.chunking import Passage
+from newsqa.index.articles import Article
+from newsqa.index.chunking import Passage
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

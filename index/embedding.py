@@ -108,7 +108,7 @@ class Embedder:
     # -- queries ---------------------------------------------------------------------
     @cached_property
     def _numpy_bert(self) -> Any:
-        from index.bert import NumpyBert
+        from newsqa.index.bert import NumpyBert
 
         return NumpyBert.load(self.path, self.max_tokens) if NumpyBert.supports(self.path) else None
 

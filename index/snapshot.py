@@ -19,22 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from index.docstore import ArticleRecord, DocStore, PassageRecord, SentenceRecord
-from index.lexical import Lexical
-from index.settings import Settings
-from index.store import (
-    BM25,
-    DOCSTORE,
-    ChromaTarget,
-    IndexDir,
+from newsqa.index.chroma import ChromaTarget, close_client
+from newsqa.index.docstore import ArticleRecord, DocStore, PassageRecord, SentenceRecord
+from newsqa.index.errors import (
     IndexMissingError,
     IndexProblem,
     StoreUnavailableError,
-    close_client,
     damaged,
     out_of_step,
 )
+from newsqa.index.generations import BM25, DOCSTORE, IndexDir
+from newsqa.index.lexical import Lexical
+from newsqa.index.settings import Settings
 
 log = logging.getLogger(__name__)
 

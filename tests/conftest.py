@@ -64,13 +64,13 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from index import Embedder
+    from newsqa.index import Embedder
 
     return Embedder()
 
 
 def make_settings(index_dir: Path, **overrides: object):
-    from index import load_settings
+    from newsqa.index import load_settings
 
     return load_settings(
         env_file=None, index_dir=index_dir, **{"articles_dir": SAMPLE_DIR, **overrides}
@@ -80,7 +80,7 @@ def make_settings(index_dir: Path, **overrides: object):
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     """The sample article, indexed once per session with the real model and Chroma."""
-    from index import build_index
+    from newsqa.index import build_index
 
     index_dir = tmp_path_factory.mktemp("sample") / "index"
     build_index(make_settings(index_dir), embedder=embedder)
@@ -97,7 +97,7 @@ def sample_copy(sample_index: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def answerer(sample_index: Path, embedder):
-    from bot.components import build_answerer
+    from newsqa.bot.components import build_answerer
 
     return build_answerer(make_settings(sample_index), embedder=embedder)
 

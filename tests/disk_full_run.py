@@ -90,7 +90,7 @@ def main() -> None:
         before = generations(index_dir)
         fill(disk, free)
         build = run("index", "--quiet", env=env)
-        ask = run("bot.cli", "ask", QUESTION, env=env)
+        ask = run("newsqa.bot.cli", "ask", QUESTION, env=env)
         after = generations(index_dir)
         (disk / "filler").unlink()
         print(
@@ -108,7 +108,7 @@ def main() -> None:
             flush=True,
         )
     again = run("index", "--quiet", env=env)
-    ask = run("bot.cli", "ask", QUESTION, env=env)
+    ask = run("newsqa.bot.cli", "ask", QUESTION, env=env)
     used = shutil.disk_usage(disk).used
     print(json.dumps({"case": "disk freed", "build": again, "ask": ask, "disk_used": used}))
 

@@ -241,9 +241,8 @@ def make_retrieval(
     import re
 
     import numpy as np
-
-    from bot.retrieve import Candidate, Retrieval
-    from index import ArticleRecord, PassageRecord
+    from newsqa.bot.retrieve import Candidate, Retrieval
+    from newsqa.index import ArticleRecord, PassageRecord
 
     article = ArticleRecord(
         id=article_id, text=text, title=title, url=None, published="2026-01-25", source=None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import SAMPLE_ID
-
-import prompts
-from bot.answer_types import AType, candidates, question_type, short_answer
-from bot.citations import CitationError, check, make_citation, resolve
-from bot.question import QuestionError
-from index import ArticleRecord
+from newsqa import prompts
+from newsqa.bot.answer_types import AType, candidates, question_type, short_answer
+from newsqa.bot.citations import CitationError, check, make_citation, resolve
+from newsqa.bot.question import QuestionError
+from newsqa.index import ArticleRecord
 
 
 def test_who_represented_the_us(answerer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from index.articles import load_articles
+from newsqa.index.articles import load_articles
 
 
 def write(path: Path, content: str | bytes) -> Path:
@@ -105,7 +105,7 @@ def test_duplicate_ids_keep_the_first(tmp_path: Path) -> None:
 
 
 def test_content_hash_changes_with_text_and_metadata(tmp_path: Path) -> None:
-    from index.articles import Article
+    from newsqa.index.articles import Article
 
     base = Article(id="a", text="t")
     assert base.content_hash == Article(id="a", text="t").content_hash

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_DIR, make_settings
-
-from index import BuildLockedError, DiskFullError, Embedder, build_index, open_snapshot
-from index.store import IndexDir
+from newsqa.index import BuildLockedError, DiskFullError, Embedder, build_index, open_snapshot
+from newsqa.index.generations import IndexDir
 
 
 class CountingEmbedder(Embedder):
@@ -102,12 +101,12 @@ def test_failed_build_keeps_previous_index(tmp_path: Path, embedder, monkeypatch
     before = IndexDir(settings.index_dir).current()
     (src / "e.txt").write_text("An article that will never be indexed.")
 
-    import index.build
+    from newsqa.index import build as index_build
 
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(index.build.Lexical, "build", explode)
+    monkeypatch.setattr(index_build.Lexical, "build", explode)
     with pytest.raises(DiskFullError, match="disk full while writing"):
         build_index(settings, embedder=embedder)
     assert IndexDir(settings.index_dir).current() == before

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from chroma_server import ChromaServer, free_port
 from conftest import ROOT, SAMPLE_DIR, SQUAD_DIR, make_settings
-
-from bot.cli import main
-from bot.components import build_answerer
-from index import StoreUnavailableError, build_index, open_snapshot
-from index.store import ChromaTarget, IndexDir
+from newsqa.bot import cli as bot_cli
+from newsqa.bot.cli import main
+from newsqa.bot.components import build_answerer
+from newsqa.index import StoreUnavailableError, build_index, open_snapshot
+from newsqa.index import build as index_build
+from newsqa.index.chroma import ChromaTarget
+from newsqa.index.generations import IndexDir
 
 GOLD = ROOT / "tests" / "data" / "gold_abu_dhabi.jsonl"
 
@@ -91,7 +93,7 @@ def test_reindex_while_another_process_asks(server: ChromaServer, tmp_path: Path
         )
     )
     reader = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "ask", "--batch", str(batch)],
+        [sys.executable, "-m", "newsqa.bot.cli", "ask", "--batch", str(batch)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -234,9 +236,7 @@ def test_server_data_reset_is_refused_then_rebuilt_by_newsqa_index(
 ) -> None:
     """The server comes back empty (a new container without its volume): the index folder
     still records every article, the server holds none of them."""
-    import bot.cli
-    import index.build
-    from index.audit import audit
+    from newsqa.index.audit import audit
 
     chroma = ChromaServer(tmp_path / "data").start()
     try:
@@ -247,14 +247,14 @@ def test_server_data_reset_is_refused_then_rebuilt_by_newsqa_index(
         shutil.rmtree(chroma.path)
         chroma.start()
         monkeypatch.setenv("NEWSQA_CHROMA_URL", chroma.url)
-        monkeypatch.setattr(bot.cli, "_answerer", lambda s: build_answerer(s, embedder=embedder))
+        monkeypatch.setattr(bot_cli, "_answerer", lambda s: build_answerer(s, embedder=embedder))
         ask = ["ask", "--index-dir", str(index_dir), "Who represented the US?"]
         assert main(ask) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and f"the Chroma server at {chroma.url} has no collection" in err[0]
         assert "repair it with `newsqa index`" in err[0]
 
-        monkeypatch.setattr(index.build, "Embedder", lambda *a, **k: embedder)
+        monkeypatch.setattr(index_build, "Embedder", lambda *a, **k: embedder)
         rebuild = ["index", "--quiet", "--source", str(SAMPLE_DIR), "--index-dir", str(index_dir)]
         code = main(rebuild)
         assert code == 0 and capsys.readouterr().out.startswith("indexed")

@@ -6,9 +6,8 @@ import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from index.chunking import chunk_article
-from index.sentences import split_spans
+from newsqa.index.chunking import chunk_article
+from newsqa.index.sentences import split_spans
 
 
 def words(texts):  # a cheap, deterministic token counter for property tests

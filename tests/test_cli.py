@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID
-
-from bot.cli import main
+from newsqa.bot.cli import main
 
 NEWSQA = str(Path(sys.executable).parent / "newsqa")
 
@@ -152,14 +151,39 @@ def test_index_command_and_python_m_index(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     assert "1 added" in first.stdout and "1 skipped" in first.stdout
     assert f"{src / 'bad.json'}: malformed JSON" in first.stderr
-    again = subprocess.run(
-        [sys.executable, "-m", "index", "--source", str(src), "--index-dir", str(tmp_path / "ix")],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
+    # The installed script name works from anywhere; the short one from the repository root.
+    for module, cwd in (("newsqa.index", tmp_path), ("index", ROOT)):
+        again = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                module,
+                "--source",
+                str(src),
+                "--index-dir",
+                str(tmp_path / "ix"),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=cwd,
+        )
+        assert again.returncode == 0 and again.stdout.startswith("nothing changed"), again.stderr
+        assert "1 unchanged" in again.stdout
+
+
+def test_installed_under_one_namespace(tmp_path: Path) -> None:
+    """Outside the repository only `newsqa.*` is importable: installing newsqa next to
+    another `bot`, `index` or `prompts` module cannot collide with it."""
+    probe = (
+        "import importlib.util as u, newsqa.bot.cli, newsqa.index, newsqa.prompts\n"
+        "print([m for m in ('bot', 'index', 'prompts', 'train', 'bench') if u.find_spec(m)])\n"
+        "print(len(newsqa.prompts.names()) > 0)"
     )
-    assert again.returncode == 0 and again.stdout.startswith("nothing changed")
-    assert "1 unchanged" in again.stdout
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["[]", "True"]
 
 
 def test_index_with_nothing_valid_exits_2(tmp_path: Path, capsys) -> None:

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from bot.conversation import ConversationStore, Turn, rewrite
+from newsqa.bot.conversation import ConversationStore, Turn
+from newsqa.bot.followup import rewrite
 
 KOSTYUKOV = Turn(
     "Who did Russia send?",
@@ -76,7 +76,7 @@ def test_follow_up_through_the_chain_uses_the_previous_answer(answerer) -> None:
 
 
 def test_sqlite_store_is_shared_between_processes(tmp_path) -> None:
-    from bot.conversation import SqliteConversationStore
+    from newsqa.bot.conversation import SqliteConversationStore
 
     db = tmp_path / "conversations.sqlite"
     one = SqliteConversationStore(db, max_turns=2, max_conversations=3)
@@ -95,8 +95,7 @@ def test_sqlite_store_is_shared_between_processes(tmp_path) -> None:
 
 def test_follow_up_continues_on_another_process(sample_index, embedder, tmp_path) -> None:
     from conftest import make_settings
-
-    from bot.components import build_answerer
+    from newsqa.bot.components import build_answerer
 
     settings = make_settings(sample_index, conversations_db=tmp_path / "c.sqlite")
     first, second = (build_answerer(settings, embedder=embedder) for _ in range(2))
@@ -116,7 +115,7 @@ def _gold_conversations(tmp_path: Path) -> Path:
 
 
 def test_gold_follow_ups_through_ask_batch(sample_index: Path, tmp_path: Path, capsys) -> None:
-    from bot.cli import main
+    from newsqa.bot.cli import main
 
     batch = _gold_conversations(tmp_path)
     assert main(["ask", "--index-dir", str(sample_index), "--batch", str(batch)]) == 0
@@ -139,8 +138,7 @@ def test_gold_follow_ups_with_an_llm(
     sample_index: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fake_openai import FakeOpenAI
-
-    from bot.cli import main
+    from newsqa.bot.cli import main
 
     batch = _gold_conversations(tmp_path)
     pairs = [json.loads(line) for line in batch.read_text().splitlines()]
@@ -166,3 +164,28 @@ def test_gold_follow_ups_with_an_llm(
     for answer in out.values():
         for citation in answer["citations"]:
             assert text[citation["start"] : citation["end"]] == citation["quote"]
+
+
+def test_sources_come_from_the_shared_store(sample_index, embedder, tmp_path) -> None:
+    """`/sources` after an answer another process gave: the conversation store is the one
+    place that records the last answer, so any process sharing it shows its passages."""
+    from conftest import make_settings
+    from newsqa.bot.components import build_answerer
+
+    settings = make_settings(sample_index, conversations_db=tmp_path / "c.sqlite")
+    first, second = (build_answerer(settings, embedder=embedder) for _ in range(2))
+    assert second.sources("tg:7") is None  # nothing asked yet
+    answer = first.ask("Who did Russia send?", conversation="tg:7")
+    found = second.sources("tg:7")
+    assert found is not None and len(found.candidates) >= len(answer.citations) >= 1
+    cited = [c for c in found.candidates if found.is_cited(c)]
+    assert cited and found.in_order()[: len(cited)] == cited  # cited passages come first
+    for citation in answer.citations:  # every quote lies inside a passage marked cited
+        assert any(
+            c.passage.article_id == citation.article_id
+            and c.passage.start <= citation.start < c.passage.end
+            for c in cited
+        )
+    assert all(not found.is_cited(c) for c in found.candidates if c not in cited)
+    first.reset("tg:7")
+    assert second.sources("tg:7") is None

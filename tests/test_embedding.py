@@ -57,7 +57,7 @@ def test_batches_do_not_change_vectors(embedder) -> None:
 
 
 def test_unknown_model_setting_is_a_clear_error(tmp_path) -> None:
-    from index import Embedder, ModelNotFoundError
+    from newsqa.index import Embedder, ModelNotFoundError
 
     with pytest.raises(ModelNotFoundError, match="not a local sentence-transformers model"):
         Embedder(str(tmp_path / "nope"))

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID
-
-from bot.cli import main
-from bot.evaluate import run_eval, summarize
-from bot.metrics import abstention, best_f1, f1, normalize, percentile, present
-from bot.metrics import normalize as norm
-from bot.questions import read_questions
+from newsqa.bot.cli import main
+from newsqa.bot.evaluate import run_eval, summarize
+from newsqa.bot.metrics import abstention, best_f1, f1, normalize, percentile, present
+from newsqa.bot.metrics import normalize as norm
+from newsqa.bot.questions import read_questions
 
 GOLD = ROOT / "tests" / "data" / "gold_abu_dhabi.jsonl"
 

@@ -17,13 +17,12 @@ from typing import Any
 
 import pytest
 from fake_openai import FakeOpenAI, Reply, closed_port, make_retrieval, sample_text
-
-import prompts
-from bot.citations import make_citation
-from bot.llm.answer import LlmResult, llm_answer
-from bot.llm.client import build_llm
-from bot.llm.verify import NO_ANSWER
-from index import load_settings
+from newsqa import prompts
+from newsqa.bot.citations import make_citation
+from newsqa.bot.llm.answer import LlmResult, llm_answer
+from newsqa.bot.llm.client import build_llm
+from newsqa.bot.llm.verify import NO_ANSWER
+from newsqa.index import load_settings
 
 TEXT = sample_text()
 # Passages [1] delegations, [2] releases, [3] next meeting, [4] power cuts.
@@ -58,7 +57,7 @@ def ask(
 
 def assert_valid_citations(result: LlmResult) -> None:
     """Every citation is a whole sentence of a shown passage, quote == text[start:end]."""
-    from index import ArticleRecord, split_spans
+    from newsqa.index import ArticleRecord, split_spans
 
     retrieval = make_retrieval(TEXT, PARAGRAPHS)
     article: ArticleRecord = retrieval.candidates[0].article
@@ -293,7 +292,7 @@ def test_no_passages_abstains_without_calling_the_model(server: FakeOpenAI) -> N
     ],
 )
 def test_rewrite_check_tells_identifiers_from_words(word: str, identifier: bool) -> None:
-    from bot.llm.condense import invented, looks_like_identifier
+    from newsqa.bot.llm.condense import invented, looks_like_identifier
 
     assert looks_like_identifier(word) is identifier
     rewrite = f"What is the {word} plan of the US?"
@@ -301,7 +300,7 @@ def test_rewrite_check_tells_identifiers_from_words(word: str, identifier: bool)
 
 
 def test_placeholder_api_keys_are_not_treated_as_secrets() -> None:
-    from bot.llm.answer import secrets_of
+    from newsqa.bot.llm.answer import secrets_of
 
     real, token = "sk-proj-0123456789abcdef", "123:" + "A" * 30
     settings = load_settings(env_file=None, llm_api_key="none", telegram_bot_token=token)

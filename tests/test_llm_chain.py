@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE_DIR, SAMPLE_ID, make_settings
 from fake_openai import FakeOpenAI, Reply, closed_port
-
-from bot.cli import main
-from bot.components import build_answerer
+from newsqa.bot.cli import main
+from newsqa.bot.components import build_answerer
 
 ANSWER = "Russia sent military intelligence chief Igor Kostyukov [1]."
 

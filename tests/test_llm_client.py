@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAI
-
-from bot.llm.client import PLACEHOLDER_KEY, LlmNotConfigured, build_llm
-from index import load_settings
+from newsqa.bot.llm.client import PLACEHOLDER_KEY, LlmNotConfigured, build_llm
+from newsqa.index import load_settings
 
 
 @pytest.fixture()

@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAI
-
-from bot.citations import check, resolve
-from bot.llm.answer import LlmResult, llm_answer
-from bot.llm.client import build_llm
-from bot.llm.context import select_passages
-from bot.reader import ReaderConfig, read
-from bot.reader_model import ReaderModel
-from bot.retrieve import Retrieval, retrieve
-from index import load_settings, open_snapshot
+from newsqa.bot.citations import check, resolve
+from newsqa.bot.llm.answer import LlmResult, llm_answer
+from newsqa.bot.llm.client import build_llm
+from newsqa.bot.llm.context import select_passages
+from newsqa.bot.reader import ReaderConfig, read
+from newsqa.bot.reader_model import ReaderModel
+from newsqa.bot.retrieve import Retrieval, retrieve
+from newsqa.index import load_settings, open_snapshot
 
 QUESTION = "Who did Russia send to the talks?"
 

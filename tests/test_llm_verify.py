@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from bot.llm.verify import (
+from newsqa.bot.llm.verify import (
     NO_ANSWER,
     best_sentence,
     dates,
@@ -247,7 +246,7 @@ def test_verified_claims_carry_their_markers() -> None:
 
 
 def test_best_sentence_has_the_most_shared_terms() -> None:
-    from index import split_spans
+    from newsqa.index import split_spans
 
     spans = split_spans(DELEGATIONS)
     start, end = best_sentence("Russia sent Igor Kostyukov", DELEGATIONS, spans) or (0, 0)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLE_DIR, SAMPLE_ID, make_settings
-
-from bot.reader_model import DEFAULT_DIR, ReaderModel, assemble
+from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel, assemble
 
 SAMPLE = (SAMPLE_DIR / SAMPLE_ID).read_text(encoding="utf-8")
 
@@ -136,7 +135,7 @@ def test_outcomes_on_the_sample(answerer, question: str, outcome: str, expected:
 
 
 def test_unsure_quotes_and_cites_with_a_hedge(sample_index: Path, embedder) -> None:
-    from bot.components import build_answerer
+    from newsqa.bot.components import build_answerer
 
     strict = build_answerer(
         make_settings(sample_index, reader_answer_threshold=1.0), embedder=embedder
@@ -150,7 +149,7 @@ def test_unsure_quotes_and_cites_with_a_hedge(sample_index: Path, embedder) -> N
 def test_missing_weights_fall_back_to_the_feature_score(
     sample_index: Path, embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.components import build_answerer
+    from newsqa.bot.components import build_answerer
 
     answerer = build_answerer(
         make_settings(sample_index, reader_model_dir=tmp_path / "nowhere"), embedder=embedder
@@ -166,7 +165,7 @@ def test_missing_weights_fall_back_to_the_feature_score(
 def test_damaged_weights_fall_back_too(
     sample_index: Path, embedder, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.components import build_answerer
+    from newsqa.bot.components import build_answerer
 
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -207,8 +206,8 @@ acquisition would close. Analysts expect rivals to follow with deals of their ow
 
 @pytest.fixture(scope="module")
 def two_articles(tmp_path_factory: pytest.TempPathFactory, embedder):
-    from bot.components import build_answerer
-    from index import build_index
+    from newsqa.bot.components import build_answerer
+    from newsqa.index import build_index
 
     root = tmp_path_factory.mktemp("two")
     articles = root / "articles"

@@ -12,9 +12,8 @@ import pytest
 from conftest import make_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from index import build_index, open_snapshot
-from index.articles import load_articles
+from newsqa.index import build_index, open_snapshot
+from newsqa.index.articles import load_articles
 
 pytestmark = pytest.mark.timeout(240)
 

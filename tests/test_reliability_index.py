@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID, make_settings
-
-import bot.cli
-from bot.components import build_answerer
-from index import build_index, open_snapshot
-from index.store import IndexDir
+from newsqa.bot import cli as bot_cli
+from newsqa.bot.components import build_answerer
+from newsqa.index import build as index_build
+from newsqa.index import build_index, open_snapshot
+from newsqa.index.generations import IndexDir
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -167,8 +167,8 @@ DAMAGE = {
 
 
 def _ask_in_process(index_dir: Path, embedder, monkeypatch, capsys) -> tuple[int, str, str]:
-    monkeypatch.setattr(bot.cli, "_answerer", lambda s: build_answerer(s, embedder=embedder))
-    code = bot.cli.main(["ask", "--index-dir", str(index_dir), "Who represented the US?"])
+    monkeypatch.setattr(bot_cli, "_answerer", lambda s: build_answerer(s, embedder=embedder))
+    code = bot_cli.main(["ask", "--index-dir", str(index_dir), "Who represented the US?"])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -177,16 +177,15 @@ def _ask_in_process(index_dir: Path, embedder, monkeypatch, capsys) -> tuple[int
 def test_damaged_index_answers_or_names_the_fix(
     damage: str, sample_copy: Path, embedder, monkeypatch, capsys
 ) -> None:
-    import index.build
 
-    monkeypatch.setattr(index.build, "Embedder", lambda *a, **k: embedder)
+    monkeypatch.setattr(index_build, "Embedder", lambda *a, **k: embedder)
     DAMAGE[damage](_current(sample_copy))
     # A real process first: no hang (timeout), no traceback, no panic.
     result = subprocess.run(
         [
             sys.executable,
             "-m",
-            "bot.cli",
+            "newsqa.bot.cli",
             "ask",
             "--index-dir",
             str(sample_copy),
@@ -210,7 +209,7 @@ def test_damaged_index_answers_or_names_the_fix(
         assert "newsqa index" in lines[0]
         fix = ["index", "--full"] if "--full" in lines[0] else ["index"]
     # Following the advice repairs the index.
-    code = bot.cli.main(
+    code = bot_cli.main(
         [*fix, "--quiet", "--source", str(SAMPLE_DIR), "--index-dir", str(sample_copy)]
     )
     capsys.readouterr()
@@ -226,12 +225,11 @@ def _enospc(*args, **kwargs):
 
 
 @pytest.mark.parametrize(
-    "target", ["index.lexical.Lexical.save", "index.docstore.DocStore.add_article"]
+    "target", ["newsqa.index.lexical.Lexical.save", "newsqa.index.docstore.DocStore.add_article"]
 )
 def test_disk_full_keeps_the_old_index_answering(
     target: str, tmp_path: Path, embedder, monkeypatch, capsys
 ) -> None:
-    import index.build
 
     src = tmp_path / "src"
     src.mkdir()
@@ -240,13 +238,13 @@ def test_disk_full_keeps_the_old_index_answering(
     build_index(make_settings(index_dir, articles_dir=src), embedder=embedder)
     before = IndexDir(index_dir).generations()
     (src / "new.txt").write_text("The ferry to the island was cancelled on Sunday.")
-    monkeypatch.setattr(index.build, "Embedder", lambda *a, **k: embedder)
+    monkeypatch.setattr(index_build, "Embedder", lambda *a, **k: embedder)
     module, _, attr = target.rpartition(".")
     owner_module, _, cls = module.rpartition(".")
     owner = getattr(__import__(owner_module, fromlist=[cls]), cls)
     with pytest.MonkeyPatch.context() as disk:
         disk.setattr(owner, attr, _enospc)
-        code = bot.cli.main(
+        code = bot_cli.main(
             ["index", "--quiet", "--source", str(src), "--index-dir", str(index_dir)]
         )
     err = capsys.readouterr().err.strip().splitlines()
@@ -371,9 +369,8 @@ OUT_OF_STEP = {
 def test_out_of_step_index_is_refused_then_repaired_by_newsqa_index(
     fault: str, sample_index: Path, tmp_path: Path, embedder, monkeypatch, capsys, caplog
 ) -> None:
-    import index.build
-    from index.audit import audit
-    from index.store import ChromaTarget
+    from newsqa.index.audit import audit
+    from newsqa.index.chroma import ChromaTarget
 
     src = tmp_path / "src"
     src.mkdir()
@@ -402,9 +399,9 @@ def test_out_of_step_index_is_refused_then_repaired_by_newsqa_index(
         assert code == 0 and "Steve Witkoff" in out
 
     # Plain `newsqa index`, nothing changed in the articles: it notices and rebuilds.
-    monkeypatch.setattr(index.build, "Embedder", lambda *a, **k: embedder)
+    monkeypatch.setattr(index_build, "Embedder", lambda *a, **k: embedder)
     caplog.clear()
-    code = bot.cli.main(["index", "--quiet", "--source", str(src), "--index-dir", str(index_dir)])
+    code = bot_cli.main(["index", "--quiet", "--source", str(src), "--index-dir", str(index_dir)])
     out = capsys.readouterr().out
     assert code == 0 and out.startswith("indexed"), out
     assert "out of step" in caplog.text and "rebuilding it in full" in caplog.text

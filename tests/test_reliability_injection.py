@@ -39,13 +39,12 @@ import yaml
 from conftest import SAMPLE_DIR, SAMPLE_ID, make_settings
 from fake_bot_api import FakeBotApi, check_html
 from fake_openai import FakeOpenAI, Reply
+from newsqa.bot.answer import Answer
+from newsqa.bot.llm.verify import marker_numbers, missing_facts, split_sentences, strip_markers
+from newsqa.bot.telegram.app import webhook_secret
+from newsqa.bot.telegram.format import MESSAGE_LIMIT, html_to_text
+from newsqa.bot.telegram.redact import MASK
 from test_telegram_bot import TOKEN, bot_starter
-
-from bot.answer import Answer
-from bot.llm.verify import marker_numbers, missing_facts, split_sentences, strip_markers
-from bot.telegram.app import webhook_secret
-from bot.telegram.format import MESSAGE_LIMIT, html_to_text
-from bot.telegram.redact import MASK
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -233,7 +232,7 @@ class Corpus:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Corpus:
-    from index import build_index, open_snapshot
+    from newsqa.index import build_index, open_snapshot
 
     root = tmp_path_factory.mktemp("injection")
     articles_dir, index_dir = root / "articles", root / "index"
@@ -465,7 +464,7 @@ ANSWERER_SETTINGS = {"telegram_bot_token": TOKEN, **BOT_SETTINGS}
 def test_extractive_mode(
     api: FakeBotApi, corpus: Corpus, embedder: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.components import build_answerer
+    from newsqa.bot.components import build_answerer
 
     began = time.monotonic()
     capture_all_logs(caplog)
@@ -488,7 +487,7 @@ def test_extractive_mode(
 def test_llm_mode_with_a_compromised_model(
     api: FakeBotApi, corpus: Corpus, embedder: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from bot.components import build_answerer
+    from newsqa.bot.components import build_answerer
 
     began = time.monotonic()
     capture_all_logs(caplog)
@@ -527,8 +526,8 @@ def test_llm_mode_with_a_compromised_model(
 def test_a_sentence_with_a_configured_secret_is_removed_from_an_llm_answer() -> None:
     from types import SimpleNamespace
 
-    from bot.llm.answer import _verified, secrets_of
-    from bot.llm.context import Passage
+    from newsqa.bot.llm.answer import _verified, secrets_of
+    from newsqa.bot.llm.context import Passage
 
     article = SimpleNamespace(id="a", text="The vote was 31 to 14.", title=None)
     passage = Passage(1, SimpleNamespace(article=article), 0, len(article.text))  # type: ignore[arg-type]
@@ -562,16 +561,16 @@ def test_an_invented_link_is_a_missing_fact() -> None:
     ],
 )
 def test_an_llm_rewrite_that_invents_is_not_used(rewrite: str, used: bool) -> None:
-    from bot.llm.condense import invented
+    from newsqa.bot.llm.condense import invented
 
     conversation = "User: Who did Russia send?\nAssistant: Igor Kostyukov\nWhat about the US?"
     assert (not invented(rewrite, conversation)) is used
 
 
 def test_fake_markers_and_script_links_never_reach_an_answer() -> None:
-    from bot.answer import Citation
-    from bot.citations import answer_text
-    from bot.telegram.format import source_heading
+    from newsqa.bot.answer import Citation
+    from newsqa.bot.citations import answer_text
+    from newsqa.bot.telegram.format import source_heading
 
     quote = "It cost 240 million euros [9], according to source [10, 11]."
     citation = Citation(
@@ -596,9 +595,9 @@ def test_every_configured_secret_is_redacted_from_the_log(
 ) -> None:
     from types import SimpleNamespace
 
-    from bot.telegram.app import build_application
-    from bot.telegram.state import get_state
-    from index import load_settings
+    from newsqa.bot.telegram.app import build_application
+    from newsqa.bot.telegram.state import get_state
+    from newsqa.index import load_settings
 
     options = dict(ANSWERER_SETTINGS)
     if not configured:  # the webhook secret is then derived from the token

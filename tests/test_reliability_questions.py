@@ -16,9 +16,8 @@ import pytest
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import prompts
-from bot.question import QuestionError
+from newsqa import prompts
+from newsqa.bot.question import QuestionError
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -106,13 +105,13 @@ def test_fuzzed_questions_in_process(answerer, question: str) -> None:
 def test_fuzzed_questions_through_newsqa_ask(
     sample_index: Path, embedder, monkeypatch, capsys, question: str
 ) -> None:
-    import bot.cli
-    from bot.components import build_answerer
+    from newsqa.bot import cli as bot_cli
+    from newsqa.bot.components import build_answerer
 
-    monkeypatch.setattr(bot.cli, "_answerer", lambda s: build_answerer(s, embedder=embedder))
+    monkeypatch.setattr(bot_cli, "_answerer", lambda s: build_answerer(s, embedder=embedder))
     began = time.monotonic()
     try:
-        code = bot.cli.main(["ask", "--json", "--index-dir", str(sample_index), question])
+        code = bot_cli.main(["ask", "--json", "--index-dir", str(sample_index), question])
     except SystemExit as exc:  # argparse: a question that looks like an option
         code = exc.code
     out, err = capsys.readouterr()
@@ -135,7 +134,7 @@ def test_fuzzed_questions_through_newsqa_ask(
 )
 @given(lines=st.lists(QUESTIONS, min_size=1, max_size=4))
 def test_fuzzed_lines_through_the_repl(answerer, monkeypatch, capsys, lines: list[str]) -> None:
-    from bot.repl import run_repl
+    from newsqa.bot.repl import run_repl
 
     # One fuzzed question per line (a newline would make a 10^5-character text 3,000 questions).
     lines = [line.replace("\r", " ").replace("\n", " ") for line in lines]
@@ -161,7 +160,7 @@ HOSTILE_STDIN = [
 def test_repl_process_with_hostile_piped_stdin(sample_index: Path, stdin: str) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NEWSQA_INDEX_DIR": str(sample_index)}
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "repl"],
+        [sys.executable, "-m", "newsqa.bot.cli", "repl"],
         input=stdin.encode("utf-8", "surrogatepass"),
         capture_output=True,
         cwd=ROOT,

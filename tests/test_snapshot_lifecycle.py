@@ -15,7 +15,7 @@ def _open_fds() -> int:
 
 
 def _rebuild(settings, articles: Path, n: int, embedder) -> None:
-    from index import build_index
+    from newsqa.index import build_index
 
     text = (SAMPLE_DIR / SAMPLE_ID).read_text(encoding="utf-8")
     (articles / SAMPLE_ID).write_text(f"{text}\nUpdate {n}: talks resumed on day {n}.\n")
@@ -23,7 +23,7 @@ def _rebuild(settings, articles: Path, n: int, embedder) -> None:
 
 
 def test_rebuilds_do_not_leak_descriptors(tmp_path: Path, embedder) -> None:
-    from bot.components import build_answerer
+    from newsqa.bot.components import build_answerer
 
     articles = tmp_path / "articles"
     articles.mkdir()
@@ -45,7 +45,7 @@ def test_rebuilds_do_not_leak_descriptors(tmp_path: Path, embedder) -> None:
 
 
 def test_a_question_keeps_its_generation_until_it_ends(tmp_path: Path, embedder) -> None:
-    from index import IndexHandle
+    from newsqa.index import IndexHandle
 
     articles = tmp_path / "articles"
     articles.mkdir()

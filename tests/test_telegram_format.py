@@ -9,19 +9,18 @@ import pytest
 from fake_bot_api import check_html
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import prompts
-from bot.answer import Answer, Citation
-from bot.telegram.access import AccessPolicy, RateLimiter
-from bot.telegram.app import api_urls, command_list
-from bot.telegram.format import (
+from newsqa import prompts
+from newsqa.bot.answer import Answer, Citation
+from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
+from newsqa.bot.telegram.app import api_urls, command_list
+from newsqa.bot.telegram.format import (
     MESSAGE_LIMIT,
     answer_html,
     esc,
     html_to_text,
     split_html,
 )
-from bot.telegram.redact import MASK, redact_logs
+from newsqa.bot.telegram.redact import MASK, redact_logs
 
 # -- splitting ---------------------------------------------------------------------------
 _words = st.text(alphabet=st.sampled_from("ab cd<>&\"'\n\né€😀"), min_size=0, max_size=60)

@@ -28,9 +28,9 @@ import re
 from pathlib import Path
 
 import numpy as np
+from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel
+from newsqa.index.sentences import split_spans
 
-from bot.reader_model import DEFAULT_DIR, ReaderModel
-from index.sentences import split_spans
 from train.reader import DATA, _held_out, _load
 
 _SWAPPABLE = re.compile(r"\b(?:\d[\d,.]*|[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)\b")
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         show_progress=False,
     )
     model = ReaderModel(DEFAULT_DIR)
-    from index import Embedder
+    from newsqa.index import Embedder
 
     embedder = Embedder()
     wiki = sorted(pid for pid in paragraphs if pid.startswith("new_wiki"))

@@ -31,17 +31,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from bot.metrics import best_f1
-from bot.reader_model import (
+from newsqa.bot.metrics import best_f1
+from newsqa.bot.reader_model import (
     MAX_CONTEXT_TOKENS,
     MAX_QUESTION_TOKENS,
     MAX_SENTENCE_TOKENS,
     ReaderModel,
     assemble,
 )
-from index.embedding import bundled_model_path
-from index.sentences import split_spans
+from newsqa.index.embedding import bundled_model_path
+from newsqa.index.sentences import split_spans
 
 DATA = Path(os.environ.get("NEWSQA_QA_TRAIN", "../shared/data/qa-train"))
 OUT = Path("train/out")

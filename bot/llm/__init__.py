@@ -11,10 +11,10 @@ from importlib import import_module
 from typing import Any
 
 _PUBLIC = {
-    "build_llm": "bot.llm.client",
-    "llm_answer": "bot.llm.answer",
-    "LlmResult": "bot.llm.answer",
-    "NO_ANSWER": "bot.llm.verify",
+    "build_llm": "newsqa.bot.llm.client",
+    "llm_answer": "newsqa.bot.llm.answer",
+    "LlmResult": "newsqa.bot.llm.answer",
+    "NO_ANSWER": "newsqa.bot.llm.verify",
 }
 
 __all__ = sorted(_PUBLIC)
@@ -23,4 +23,4 @@ __all__ = sorted(_PUBLIC)
 def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
         return getattr(import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'bot.llm' has no attribute {name!r}")
+    raise AttributeError(f"module 'newsqa.bot.llm' has no attribute {name!r}")

@@ -20,14 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.llm.context import Passage, build_messages, select_passages
-from bot.llm.verify import Claim, best_sentence, clean_output, verify
+from newsqa.bot.llm.context import Passage, build_messages, select_passages
+from newsqa.bot.llm.verify import Claim, best_sentence, clean_output, verify
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-
-    from bot.retrieve import Retrieval
-    from index import Settings
+    from newsqa.bot.retrieve import Retrieval
+    from newsqa.index import Settings
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ def cite(
     A marker's quote is the sentence of its passage that best matches the claim citing it,
     so one passage cited for two different claims may give two citations.
     """
-    from index import split_spans
+    from newsqa.index import split_spans
 
     numbering: dict[tuple[str, int, int], int] = {}
     sentences = []

@@ -14,9 +14,9 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import prompts
-from bot.conversation import Turn
-from bot.llm.verify import missing_facts, strip_markers
+from newsqa import prompts
+from newsqa.bot.conversation import Turn
+from newsqa.bot.llm.verify import missing_facts, strip_markers
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

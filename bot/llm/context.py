@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import prompts
-from bot.retrieve import Candidate
+from newsqa import prompts
+from newsqa.bot.retrieve import Candidate
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage
@@ -52,7 +52,7 @@ def select_passages(
     A passage that does not fit whole is cut after its last sentence that fits; the first
     passage is always shown, cut at a word boundary if even its first sentence is too long.
     """
-    from index import split_spans
+    from newsqa.index import split_spans
 
     chosen: list[Passage] = []
     budget = max(0, max_chars)

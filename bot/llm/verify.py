@@ -139,7 +139,7 @@ def strip_markers(text: str) -> str:
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of the model's output; markers that open a sentence go to the one before."""
-    from index import split_spans
+    from newsqa.index import split_spans
 
     text = _BULLET.sub("", text)
     sentences: list[str] = []
@@ -318,7 +318,7 @@ def best_sentence(
     claim: str, text: str, spans: Sequence[tuple[int, int]]
 ) -> tuple[int, int] | None:
     """The span of `text` sharing the most terms with `claim` (the earliest on a tie)."""
-    from index import terms
+    from newsqa.index import terms
 
     wanted = set(terms(claim))
     best: tuple[int, int] | None = None

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from index import Settings
+    from newsqa.index import Settings
 
 
 def run_telegram(
     settings: Settings, webhook_url: str | None = None, port: int | None = None
 ) -> int:
     """Run the bot until SIGINT/SIGTERM; returns the exit code (2 without a token)."""
-    from bot.telegram.app import run_telegram as run
+    from newsqa.bot.telegram.app import run_telegram as run
 
     return run(settings, webhook_url, port)

@@ -11,6 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+from newsqa import prompts
+from newsqa.bot.llm.answer import secrets_of
+from newsqa.bot.telegram import handlers
+from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
+from newsqa.bot.telegram.redact import redact_logs
+from newsqa.bot.telegram.state import STATE_KEY, BotState, get_state
 from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
@@ -23,16 +29,9 @@ from telegram.ext import (
     filters,
 )
 
-import prompts
-from bot.llm.answer import secrets_of
-from bot.telegram import handlers
-from bot.telegram.access import AccessPolicy, RateLimiter
-from bot.telegram.redact import redact_logs
-from bot.telegram.state import STATE_KEY, BotState, get_state
-
 if TYPE_CHECKING:
-    from bot.chain import Answerer
-    from index import BuildSummary, Settings
+    from newsqa.bot.chain import Answerer
+    from newsqa.index import BuildSummary, Settings
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +77,7 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
         log.info("allow-list: %d user or chat id(s)", len(state.policy.allowed))
     await application.bot.set_my_commands(command_list())
     loop = asyncio.get_running_loop()
-    from index import IndexProblem
+    from newsqa.index import IndexProblem
 
     try:
         await loop.run_in_executor(state.executor, state.answerer.warm)
@@ -113,11 +112,11 @@ def build_application(
     # PTB logs every Bot API call's parameters at DEBUG (setWebhook's secret_token too).
     undo_redaction = redact_logs(token, *secrets_of(settings), webhook_secret_of(settings))
     if answerer is None:
-        from bot.components import build_answerer
+        from newsqa.bot.components import build_answerer
 
         answerer = build_answerer(settings)
     if build is None:
-        from index import build_index
+        from newsqa.index import build_index
 
         embedder = answerer.embedder
 
@@ -204,7 +203,7 @@ def run_telegram(
 ) -> int:
     """`newsqa telegram`: run the bot until SIGINT/SIGTERM; long polling unless
     `webhook_url` is given. Returns the exit code (2 without a token or an index)."""
-    from index import IndexMissingError, IndexProblem, ModelNotFoundError
+    from newsqa.index import IndexMissingError, IndexProblem, ModelNotFoundError
 
     try:
         application = build_application(settings)

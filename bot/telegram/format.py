@@ -12,10 +12,10 @@ import html
 import re
 from collections.abc import Sequence
 
-import prompts
-from bot.answer import Answer, Citation
-from bot.citations import unmarked
-from bot.retrieve import Candidate
+from newsqa import prompts
+from newsqa.bot.answer import Answer, Citation
+from newsqa.bot.citations import unmarked
+from newsqa.bot.retrieve import AnswerSources, Candidate
 
 MESSAGE_LIMIT = 4096
 # A tag, an entity, or one character (newlines included).
@@ -114,15 +114,13 @@ def passage_html(citation: Citation, candidates: Sequence[Candidate]) -> str:
     return f"{source_heading(citation)}\n\n{body}"
 
 
-def sources_html(candidates: Sequence[Candidate], cited: Sequence[Citation]) -> str:
+def sources_html(sources: AnswerSources) -> str:
     """Every passage behind an answer, in full; the cited ones first and marked."""
-    cited_ids = {c.article_id for c in cited}
-    order = sorted(candidates, key=lambda c: (c.passage.article_id not in cited_ids, c.rank))
     blocks = []
-    for candidate in order:
+    for candidate in sources.in_order():
         article = candidate.article
         head = " · ".join(esc(p) for p in (article.title or article.id, article.published) if p)
-        mark = prompts.load("tg_cited" if article.id in cited_ids else "tg_retrieved")
+        mark = prompts.load("tg_cited" if sources.is_cited(candidate) else "tg_retrieved")
         where = f"{candidate.passage.start}-{candidate.passage.end}"
         blocks.append(
             f"<b>{head}</b> <i>({esc(mark)}, {where})</i>\n"

@@ -16,6 +16,19 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TypeVar
 
+from newsqa import prompts
+from newsqa.bot.question import QuestionError, clean_question
+from newsqa.bot.telegram.format import (
+    answer_html,
+    covered_names,
+    esc,
+    html_to_text,
+    passage_html,
+    sources_html,
+    split_html,
+)
+from newsqa.bot.telegram.state import BotState, get_state
+from newsqa.index import IndexProblem
 from telegram import (
     Bot,
     Chat,
@@ -31,20 +44,6 @@ from telegram import (
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
-
-import prompts
-from bot.question import QuestionError, clean_question
-from bot.telegram.format import (
-    answer_html,
-    covered_names,
-    esc,
-    html_to_text,
-    passage_html,
-    sources_html,
-    split_html,
-)
-from bot.telegram.state import BotState, get_state
-from index import IndexProblem
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -219,7 +218,6 @@ async def answer_question(update: Update, context: Context, question: str) -> No
             log.error("cannot answer: %s", exc)
             await reply_prompt(update, "tg_error")
             return
-    state.last_answers.put(key, answer)
     covered = covered_names(retrieval.candidates) if not answer.citations else []
     keyboard = None
     if answer.citations:
@@ -301,7 +299,6 @@ async def reset(update: Update, context: Context) -> None:
         return
     key = conversation_key(update.effective_chat, update.effective_user)
     state.answerer.reset(key)
-    state.last_answers.pop(key)
     await reply_prompt(update, "tg_reset")
 
 
@@ -311,12 +308,11 @@ async def sources(update: Update, context: Context) -> None:
     if update.effective_chat is None:
         return
     key = conversation_key(update.effective_chat, update.effective_user)
-    retrieval = state.answerer.last.get(key)
-    if retrieval is None or not retrieval.candidates:
+    found = await _in_pool(state, functools.partial(state.answerer.sources, key))
+    if found is None:
         await reply_prompt(update, "tg_no_sources")
         return
-    last = state.last_answers.get(key)
-    await reply(update, sources_html(retrieval.candidates, last.citations if last else []))
+    await reply(update, sources_html(found))
 
 
 async def ask(update: Update, context: Context) -> None:
@@ -333,7 +329,7 @@ async def ask(update: Update, context: Context) -> None:
 
 async def reindex(update: Update, context: Context) -> None:
     """/reindex (admins only): update the index while questions use the current one."""
-    from index import IndexProblem
+    from newsqa.index import IndexProblem
 
     state = get_state(context)
     user = update.effective_user

@@ -10,16 +10,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from weakref import WeakValueDictionary
 
-from bot.answer import Answer, Citation
-from bot.bounded import Bounded
-from bot.retrieve import Candidate
-from bot.telegram.access import AccessPolicy, RateLimiter
+from newsqa.bot.answer import Citation
+from newsqa.bot.bounded import Bounded
+from newsqa.bot.retrieve import Candidate
+from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
 
 if TYPE_CHECKING:
+    from newsqa.bot.chain import Answerer
+    from newsqa.index import BuildSummary, Settings
     from telegram.ext import CallbackContext
-
-    from bot.chain import Answerer
-    from index import BuildSummary, Settings
 
 STATE_KEY = "newsqa"
 
@@ -44,7 +43,6 @@ class BotState:
     max_question_chars: int = 1000
     typing_every_s: float = 4.0
     sources: Bounded[str, Sources] = field(default_factory=lambda: Bounded(2000))
-    last_answers: Bounded[str, Answer] = field(default_factory=lambda: Bounded(10_000))
     reindexing: asyncio.Lock = field(default_factory=asyncio.Lock)
     _locks: WeakValueDictionary[str, asyncio.Lock] = field(default_factory=WeakValueDictionary)
     undo: list[Callable[[], None]] = field(default_factory=list)
