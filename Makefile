@@ -39,10 +39,10 @@ run: index
 	$(BIN)/newsqa repl
 
 lint: install-test
-	$(BIN)/ruff check bot index prompts tests bench train
+	$(BIN)/ruff check newsqa bot index prompts tests bench train
 
 test: install-test
-	$(BIN)/ruff check bot index prompts tests bench train
+	$(BIN)/ruff check newsqa bot index prompts tests bench train
 	$(BIN)/python -m pytest
 
 $(VENV)/.bench-extras: $(BIN)/newsqa

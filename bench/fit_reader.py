@@ -8,7 +8,7 @@ Indexes the SQuAD 2.0 sample in a temporary folder, scores every candidate sente
 every question with the reader's features, fits a logistic regression (label: the
 sentence contains a gold answer) on the even-numbered questions, picks the support
 threshold with the best balanced accuracy on the same half, and reports both halves.
-Paste the printed values into `bot/reader_features.py` (Weights) and `index/settings.py`
+Paste the printed values into `bot/reader_features.py` (Weights) and `newsqa/settings.py`
 (abstain_threshold); never tune on the odd half that BENCHMARKS.md reports.
 """
 
@@ -30,7 +30,8 @@ def features(index_dir: Path, items: list[dict]) -> list[dict]:
     from newsqa.bot.metrics import present
     from newsqa.bot.reader_features import FEATURES, Weights, score_sentences
     from newsqa.bot.retrieve import retrieve
-    from newsqa.index import load_settings
+
+    from newsqa.settings import load_settings
 
     settings = load_settings(index_dir=index_dir)
     answerer = build_answerer(settings)
@@ -84,8 +85,10 @@ def evaluate(rows: list[dict], w: np.ndarray, b: float, threshold: float | None 
 
 def main() -> None:
     from newsqa.bot.reader_features import FEATURES
-    from newsqa.index import build_index, load_settings
+    from newsqa.index import build_index
     from sklearn.linear_model import LogisticRegression
+
+    from newsqa.settings import load_settings
 
     items = [json.loads(x) for x in (SQUAD / "questions.jsonl").read_text().splitlines() if x]
     work = Path(tempfile.mkdtemp(prefix="newsqa-fit-"))

@@ -12,6 +12,13 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from newsqa.bot.text_rules import (
+    COUNT_PATTERN,
+    MONTH_PATTERN,
+    NAME_PARTICLE_PATTERN,
+    NAME_PARTICLES,
+)
+
 
 class AType(StrEnum):
     PERSON = "person"
@@ -22,15 +29,6 @@ class AType(StrEnum):
     OTHER = "other"
 
 
-_MONTHS = (
-    "January|February|March|April|May|June|July|August|September|October|November|December|"
-    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
-)
-_NUMBER_WORDS = (
-    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
-    "fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
-    "eighty|ninety|hundred|hundreds|thousand|thousands|dozen|dozens|half|a third|a quarter"
-)
 _MODIFIER = (
     r"(?:(?:more|fewer|less|greater|higher|lower)\s+than|over|under|nearly|almost|about|"
     r"around|roughly|approximately|at\s+least|at\s+most|up\s+to|some|only|just|"
@@ -39,15 +37,15 @@ _MODIFIER = (
 _SCALE = r"(?:\s+(?:million|billion|trillion|thousand|hundred|percent|per\s+cent))?%?"
 NUMBER_RE = re.compile(
     rf"(?:{_MODIFIER})?(?:[$€£]\s?)?"
-    rf"(?:\d+(?:[,.]\d+)*|(?:{_NUMBER_WORDS})(?:[- ](?:{_NUMBER_WORDS}))*)"
+    rf"(?:\d+(?:[,.]\d+)*|(?:{COUNT_PATTERN})(?:[- ](?:{COUNT_PATTERN}))*)"
     rf"{_SCALE}",
     re.IGNORECASE,
 )
 DATE_RE = re.compile(
     rf"\b(?:(?:early|mid|late)[- ])?"
-    rf"(?:(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{_MONTHS})(?:,?\s+\d{{4}})?"
-    rf"|(?:{_MONTHS})\.?(?:\s+(?:of\s+)?\d{{4}})?"
+    rf"(?:(?:{MONTH_PATTERN})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{MONTH_PATTERN})(?:,?\s+\d{{4}})?"
+    rf"|(?:{MONTH_PATTERN})\.?(?:\s+(?:of\s+)?\d{{4}})?"
     rf"|(?:1[5-9]|20)\d{{2}}s?"
     rf"|(?:last|next|this)\s+(?:week|month|year|summer|winter|spring|autumn|fall|weekend)"
     rf"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
@@ -55,8 +53,8 @@ DATE_RE = re.compile(
 )
 # Runs of capitalized words, allowing lower-case particles inside names.
 NAME_RE = re.compile(
-    r"\b[A-Z][\w’'\-]*(?:\s+(?:(?:bin|al|de|del|der|van|von|da|di|la|le|of|the|and)\s+)?"
-    r"[A-Z][\w’'\-]*)*"
+    rf"\b[A-Z][\w’'\-]*(?:\s+(?:(?:{NAME_PARTICLE_PATTERN}|of|the|and)\s+)?"
+    rf"[A-Z][\w’'\-]*)*"
 )
 _TYPE_RULES: list[tuple[re.Pattern[str], AType]] = [
     (
@@ -115,7 +113,7 @@ def question_type(question: str) -> AType:
     return AType.OTHER
 
 
-_PARTICLES = frozenset("and of the bin al de del der van von da di la le s".split())
+_PARTICLES = NAME_PARTICLES | {"and", "of", "the", "s"}
 _LOCATIVE = re.compile(r"\b(?:in|at|near|from|to|into|outside|inside|across)\s+(?:the\s+)?$", re.I)
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from newsqa import prompts
 from newsqa.bot.answer import Answer
 from newsqa.bot.citations import answer_text, resolve
 from newsqa.bot.conversation import Conversations, ConversationStore, Turn
@@ -26,7 +25,10 @@ from newsqa.bot.reader import ReaderConfig, Reading, read
 from newsqa.bot.reader_features import Weights
 from newsqa.bot.reader_model import Calibration, ReaderModel, ReaderModelError
 from newsqa.bot.retrieve import AnswerSources, Candidate, Retrieval, retrieve
-from newsqa.index import Embedder, IndexCorruptError, IndexHandle, Settings, Snapshot
+from newsqa.index import Embedder, IndexCorruptError, IndexHandle, Snapshot
+
+from newsqa import prompts
+from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 

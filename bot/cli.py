@@ -18,7 +18,8 @@ from newsqa.index.cli import (
     run_index,
     setup_logging,
 )
-from newsqa.index.settings import Settings, SettingsError, load_settings
+
+from newsqa.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from newsqa.bot.chain import Answerer

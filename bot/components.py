@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from newsqa.bot.chain import Answerer
 from newsqa.bot.conversation import Conversations, ConversationStore, SqliteConversationStore
-from newsqa.index import Embedder, IndexHandle, Settings
+from newsqa.index import Embedder, IndexHandle
+
+from newsqa.settings import Settings
 
 
 def build_answerer(

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from newsqa.bot.answer_types import AType, question_type, short_answer
 from newsqa.bot.retrieve import Candidate, Retrieval
-from newsqa.index import SentenceRecord, Snapshot
-from newsqa.index.lexical import term_spans
+from newsqa.index import SentenceRecord, Snapshot, term_spans
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,6 @@ from importlib import import_module
 from typing import Any
 
 _PUBLIC = {
-    "Settings": "newsqa.index.settings",
-    "SettingsError": "newsqa.index.settings",
-    "load_settings": "newsqa.index.settings",
     "Embedder": "newsqa.index.embedding",
     "ModelNotFoundError": "newsqa.index.embedding",
     "build_index": "newsqa.index.build",
@@ -35,6 +32,7 @@ _PUBLIC = {
     "SentenceRecord": "newsqa.index.docstore",
     "split_spans": "newsqa.index.sentences",
     "terms": "newsqa.index.lexical",
+    "term_spans": "newsqa.index.lexical",
     "STOPWORDS": "newsqa.index.lexical",
 }
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from newsqa.index.settings import Settings, SettingsError, load_settings
+from newsqa.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

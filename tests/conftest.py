@@ -70,7 +70,7 @@ def embedder():
 
 
 def make_settings(index_dir: Path, **overrides: object):
-    from newsqa.index import load_settings
+    from newsqa.settings import load_settings
 
     return load_settings(
         env_file=None, index_dir=index_dir, **{"articles_dir": SAMPLE_DIR, **overrides}

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from fake_openai import FakeOpenAI
 from newsqa.bot.llm.client import PLACEHOLDER_KEY, LlmNotConfigured, build_llm
-from newsqa.index import load_settings
+
+from newsqa.settings import load_settings
 
 
 @pytest.fixture()

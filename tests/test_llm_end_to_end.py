@@ -16,7 +16,9 @@ from newsqa.bot.llm.context import select_passages
 from newsqa.bot.reader import ReaderConfig, read
 from newsqa.bot.reader_model import ReaderModel
 from newsqa.bot.retrieve import Retrieval, retrieve
-from newsqa.index import load_settings, open_snapshot
+from newsqa.index import open_snapshot
+
+from newsqa.settings import load_settings
 
 QUESTION = "Who did Russia send to the talks?"
 

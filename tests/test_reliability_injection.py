@@ -597,7 +597,8 @@ def test_every_configured_secret_is_redacted_from_the_log(
 
     from newsqa.bot.telegram.app import build_application
     from newsqa.bot.telegram.state import get_state
-    from newsqa.index import load_settings
+
+    from newsqa.settings import load_settings
 
     options = dict(ANSWERER_SETTINGS)
     if not configured:  # the webhook secret is then derived from the token

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+
 from newsqa import prompts
-from newsqa.index.settings import Settings, SettingsError, load_settings
+from newsqa.settings import Settings, SettingsError, load_settings
 
 
 def test_env_example_lists_every_setting_with_its_default(tmp_path: Path) -> None:

@@ -24,13 +24,14 @@ from typing import Any
 
 import pytest
 from fake_bot_api import BOT_USERNAME, FakeBotApi, check_html
-from newsqa import prompts
 from newsqa.bot.answer import Answer, Citation
 from newsqa.bot.retrieve import Retrieval
 from newsqa.bot.telegram import run_telegram
 from newsqa.bot.telegram.app import build_application
 from newsqa.bot.telegram.format import MESSAGE_LIMIT
 from newsqa.bot.telegram.redact import MASK
+
+from newsqa import prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLES = ROOT / "data" / "articles"
@@ -45,7 +46,9 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.fixture(scope="session")
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from newsqa.index import build_index, load_settings
+    from newsqa.index import build_index
+
+    from newsqa.settings import load_settings
 
     folder = tmp_path_factory.mktemp("telegram") / "index"
     build_index(load_settings(index_dir=folder, articles_dir=ARTICLES))
@@ -55,7 +58,8 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def answerer(index_dir: Path) -> Any:
     from newsqa.bot.components import build_answerer
-    from newsqa.index import load_settings
+
+    from newsqa.settings import load_settings
 
     real = build_answerer(load_settings(index_dir=index_dir, articles_dir=ARTICLES))
     real.warm()
@@ -121,7 +125,7 @@ def bot_starter(
 ) -> Iterator[Callable[..., Spy]]:
     """`start(run=None, **settings)` runs the real Application against `api`; every bot
     started is stopped (and checked to have stopped cleanly) on exit."""
-    from newsqa.index import load_settings
+    from newsqa.settings import load_settings
 
     running: list[Running] = []
 
@@ -447,7 +451,7 @@ def test_reindex_is_for_admins_and_reports_the_summary(
 def test_no_token_exits_2(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from newsqa.index import load_settings
+    from newsqa.settings import load_settings
 
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.delenv("NEWSQA_TELEGRAM_BOT_TOKEN", raising=False)

@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-    from newsqa.index import Settings
+
+    from newsqa.settings import Settings
 
 # Sent as the API key when none is configured; local servers ignore it.
 PLACEHOLDER_KEY = "not-needed"

@@ -14,6 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from newsqa.bot.text_rules import MONTH_PATTERN, MONTHS, NAME_PARTICLES, NUMBER_VALUES
+
 # The sentence `prompts/answer.md` tells the model to reply with when the passages do not
 # answer; a constant, so that code and prompt can be checked against each other.
 NO_ANSWER = "The passages do not contain the answer."
@@ -42,47 +44,13 @@ _LINK = re.compile(
     rf"|{_HOST}(?:com|net|org|io|me|info|biz|xyz|ru|app|dev|co|ly|gg|to|top|site|link)\b",
     re.I,
 )
-_NUMBER_WORDS = {
-    word: value
-    for value, word in enumerate(
-        _words(
-            "zero _ two three four five six seven eight nine ten eleven twelve thirteen "
-            "fourteen fifteen sixteen seventeen eighteen nineteen twenty"
-        )
-    )
-    if word != "_"  # "one" is a pronoun as often as a number
-} | {w: 10 * i for i, w in enumerate(_words("thirty forty fifty sixty seventy eighty ninety"), 3)}
 _WORD = re.compile(r"[^\W_]+(?:[’'.\-][^\W_]+)*", re.UNICODE)
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [
-            ("January", "Jan"),
-            ("February", "Feb"),
-            ("March", "Mar"),
-            ("April", "Apr"),
-            ("May",),
-            ("June", "Jun"),
-            ("July", "Jul"),
-            ("August", "Aug"),
-            ("September", "Sept", "Sep"),
-            ("October", "Oct"),
-            ("November", "Nov"),
-            ("December", "Dec"),
-        ],
-        start=1,
-    )
-    for name in names
-}
-_MONTH_ALT = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _DATE = re.compile(
-    rf"(?:\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?)?\b({_MONTH_ALT})\b\.?"
+    rf"(?:\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?)?\b({MONTH_PATTERN})\b\.?"
     rf"(?:\s+(\d{{1,2}})(?:st|nd|rd|th)?\b)?(?:,?\s+(\d{{4}})\b)?"
 )
 
-# Lower-case particles that belong inside a name: "Mohamed bin Zayed", "Ursula von der Leyen".
-_CONNECTORS = frozenset(_words("bin ibn al el de del della da di van von der den du la le"))
 # Capitalized words that are not names: titles and common sentence words. Stripped from
 # the ends of a run of capitalized words before the run is looked up.
 _COMMON = frozenset(
@@ -184,8 +152,8 @@ def numbers(text: str) -> set[str]:
         token = match.group(0).replace(",", "")
         found.add(str(int(token)) if token.isdigit() else token)
     for word in re.findall(r"[a-z]+", text.lower()):
-        if word in _NUMBER_WORDS:
-            found.add(str(_NUMBER_WORDS[word]))
+        if word in NUMBER_VALUES:
+            found.add(str(NUMBER_VALUES[word]))
     return found
 
 
@@ -195,7 +163,7 @@ def dates(text: str) -> set[tuple[int, int | None, int | None]]:
     for match in _DATE.finditer(text):
         day_before, month, day_after, year = match.groups()
         day = day_before or day_after
-        found.add((_MONTHS[month], int(day) if day else None, int(year) if year else None))
+        found.add((MONTHS[month], int(day) if day else None, int(year) if year else None))
     return found
 
 
@@ -215,10 +183,10 @@ def names(text: str) -> list[tuple[str, ...]]:
     for index, match in enumerate(tokens):
         word = match.group(0)
         adjacent = bool(current) and not text[previous_end : match.start()].strip()
-        capital = word[0].isupper() and word not in _MONTHS
+        capital = word[0].isupper() and word not in MONTHS
         following = tokens[index + 1] if index + 1 < len(tokens) else None
         connector = (
-            word.lower() in _CONNECTORS
+            word.lower() in NAME_PARTICLES
             and following is not None
             and following.group(0)[0].isupper()
             and not text[match.end() : following.start()].strip()
@@ -240,9 +208,9 @@ def names(text: str) -> list[tuple[str, ...]]:
             if word and _plain(word) not in _COMMON:
                 segment.append(word)
                 continue
-            if segment and segment[-1].lower() in _CONNECTORS:
+            if segment and segment[-1].lower() in NAME_PARTICLES:
                 segment.pop()
-            if segment and segment[0].lower() in _CONNECTORS:
+            if segment and segment[0].lower() in NAME_PARTICLES:
                 segment.pop(0)
             at_start = starts and first and segment == run[: len(segment)]
             if segment and at_start:

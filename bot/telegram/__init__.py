@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from newsqa.index import Settings
+    from newsqa.settings import Settings
 
 
 def run_telegram(

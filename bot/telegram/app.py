@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from newsqa import prompts
 from newsqa.bot.llm.answer import secrets_of
 from newsqa.bot.telegram import handlers
 from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
@@ -29,9 +28,13 @@ from telegram.ext import (
     filters,
 )
 
+from newsqa import prompts
+
 if TYPE_CHECKING:
     from newsqa.bot.chain import Answerer
-    from newsqa.index import BuildSummary, Settings
+    from newsqa.index import BuildSummary
+
+    from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,10 @@ from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
 
 if TYPE_CHECKING:
     from newsqa.bot.chain import Answerer
-    from newsqa.index import BuildSummary, Settings
+    from newsqa.index import BuildSummary
     from telegram.ext import CallbackContext
+
+    from newsqa.settings import Settings
 
 STATE_KEY = "newsqa"
 

@@ -1,4 +1,5 @@
-"""The one settings object: environment and `.env`, `NEWSQA_` prefix, unknown keys rejected.
+"""The application's one settings object (every layer's knobs): environment and `.env`,
+`NEWSQA_` prefix, unknown keys rejected.
 
 Every entry point builds it once (`load_settings`) and passes it down; nothing else
 reads the environment.
