@@ -176,7 +176,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def _ask_batch(path: Path, settings: Settings) -> int:
     from newsqa.bot.question import QuestionError
-    from newsqa.bot.questions import QuestionFileError, read_questions
+    from newsqa.bot.question_files import QuestionFileError, read_questions
 
     try:
         items = read_questions(path)
@@ -207,7 +207,7 @@ def cmd_repl(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     """Score the bot on a question file with gold answers."""
     from newsqa.bot.evaluate import run_eval, summarize
-    from newsqa.bot.questions import QuestionFileError, read_questions
+    from newsqa.bot.question_files import QuestionFileError, read_questions
 
     try:
         items = read_questions(args.file, require_gold=True)

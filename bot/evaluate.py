@@ -9,7 +9,7 @@ from typing import Any
 from newsqa.bot.answer import Answer
 from newsqa.bot.chain import Answerer
 from newsqa.bot.metrics import abstention, best_f1, percentile, present
-from newsqa.bot.questions import QuestionItem
+from newsqa.bot.question_files import QuestionItem
 from newsqa.bot.retrieve import Retrieval
 
 

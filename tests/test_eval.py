@@ -11,7 +11,7 @@ from newsqa.bot.cli import main
 from newsqa.bot.evaluate import run_eval, summarize
 from newsqa.bot.metrics import abstention, best_f1, f1, normalize, percentile, present
 from newsqa.bot.metrics import normalize as norm
-from newsqa.bot.questions import read_questions
+from newsqa.bot.question_files import read_questions
 
 GOLD = ROOT / "tests" / "data" / "gold_abu_dhabi.jsonl"
 

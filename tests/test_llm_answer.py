@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 from fake_openai import FakeOpenAI, Reply, closed_port, make_retrieval, sample_text
 from newsqa.bot.citations import make_citation
-from newsqa.bot.llm.answer import LlmResult, llm_answer
 from newsqa.bot.llm.client import build_llm
+from newsqa.bot.llm.generate import LlmResult, llm_answer
 from newsqa.bot.llm.verify import NO_ANSWER
 
 from newsqa import prompts
@@ -301,7 +301,7 @@ def test_rewrite_check_tells_identifiers_from_words(word: str, identifier: bool)
 
 
 def test_placeholder_api_keys_are_not_treated_as_secrets() -> None:
-    from newsqa.bot.llm.answer import secrets_of
+    from newsqa.bot.llm.generate import secrets_of
 
     real, token = "sk-proj-0123456789abcdef", "123:" + "A" * 30
     settings = load_settings(env_file=None, llm_api_key="none", telegram_bot_token=token)

@@ -71,7 +71,8 @@ def test_an_unconfigured_llm_is_an_error(missing: str) -> None:
 
 def test_importing_bot_llm_loads_no_client() -> None:
     code = (
-        "import sys, bot.llm, bot.llm.answer, bot.llm.client, bot.llm.context, bot.llm.verify\n"
+        "import sys, newsqa.bot.llm, newsqa.bot.llm.generate, newsqa.bot.llm.client\n"
+        "import newsqa.bot.llm.context, newsqa.bot.llm.verify\n"
         "heavy = [m for m in ('langchain_openai', 'openai', 'langchain_core.messages') "
         "if m in sys.modules]\n"
         "assert not heavy, heavy\n"

@@ -526,8 +526,8 @@ def test_llm_mode_with_a_compromised_model(
 def test_a_sentence_with_a_configured_secret_is_removed_from_an_llm_answer() -> None:
     from types import SimpleNamespace
 
-    from newsqa.bot.llm.answer import _verified, secrets_of
     from newsqa.bot.llm.context import Passage
+    from newsqa.bot.llm.generate import _verified, secrets_of
 
     article = SimpleNamespace(id="a", text="The vote was 31 to 14.", title=None)
     passage = Passage(1, SimpleNamespace(article=article), 0, len(article.text))  # type: ignore[arg-type]

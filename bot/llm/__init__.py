@@ -12,8 +12,8 @@ from typing import Any
 
 _PUBLIC = {
     "build_llm": "newsqa.bot.llm.client",
-    "llm_answer": "newsqa.bot.llm.answer",
-    "LlmResult": "newsqa.bot.llm.answer",
+    "llm_answer": "newsqa.bot.llm.generate",
+    "LlmResult": "newsqa.bot.llm.generate",
     "NO_ANSWER": "newsqa.bot.llm.verify",
 }
 

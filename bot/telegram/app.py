@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from newsqa.bot.llm.answer import secrets_of
+from newsqa.bot.llm.generate import secrets_of
 from newsqa.bot.telegram import handlers
 from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
 from newsqa.bot.telegram.redact import redact_logs
