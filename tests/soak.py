@@ -1,0 +1,199 @@
+"""A soak run: one real `newsqa telegram` process against the loopback Bot API, many chats
+asking questions, and article changes each followed by `/reindex`, with the process's open
+descriptors and resident memory read from /proc after every round.
+
+`tests/test_soak.py` runs a short one in `make test`. The long one, whose figures are in
+RELIABILITY.md, runs outside it:
+
+    .venv/bin/python tests/soak.py --rounds 100 --questions 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from conftest import SAMPLE_DIR
+from fake_bot_api import FakeBotApi
+
+TOKEN = "123456:SOAK-test-token"
+ADMIN = 1
+QUESTIONS = [
+    "Who represented the US?",
+    "Who did Russia send?",
+    "When is the next round of talks?",
+    "Where were the talks held?",
+    "What is his job?",
+    "What did the ferry operator say?",
+]
+STALL_S = 120.0  # no reply at all for this long: the bot has stopped answering
+
+
+@dataclass
+class Sample:
+    round: int
+    questions: int
+    rebuilds: int
+    fds: int
+    rss_mb: float
+
+
+@dataclass
+class SoakResult:
+    samples: list[Sample] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def start(self) -> Sample:
+        return self.samples[0]
+
+    @property
+    def end(self) -> Sample:
+        return self.samples[-1]
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def _wait_replies(api: FakeBotApi, chat: int, count: int, proc: subprocess.Popen) -> None:
+    """Until `chat` has `count` replies; fails only when no reply at all comes for STALL_S
+    (a slow machine makes the run longer, never red) or the bot process died."""
+    seen, progress_at = len(api.sent()), time.monotonic()
+    while len(api.sent(chat)) < count:
+        if proc.poll() is not None:
+            raise AssertionError(f"the bot exited with {proc.returncode}")
+        api.wait_for(lambda: False, 0.05)
+        total = len(api.sent())
+        if total > seen:
+            seen, progress_at = total, time.monotonic()
+        elif time.monotonic() - progress_at > STALL_S:
+            raise AssertionError(f"no reply for {STALL_S:.0f} s (chat {chat} waits for {count})")
+
+
+def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) -> SoakResult:
+    """`rounds` article changes, each followed by /reindex, with `questions` questions
+    spread over the rounds, each from a new chat (so every chat is one the bot has never
+    seen). The first sample is taken after `warmup_rounds` rounds, when the model, the
+    reader and the index have been loaded and one rebuild has run."""
+    articles = work / "articles"
+    shutil.copytree(SAMPLE_DIR, articles)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "ANONYMIZED_TELEMETRY": "False",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "NEWSQA_INDEX_DIR": str(work / "index"),
+        "NEWSQA_ARTICLES_DIR": str(articles),
+        "NEWSQA_TELEGRAM_ADMINS": str(ADMIN),
+        "NEWSQA_TELEGRAM_RATE_PER_MINUTE": "100000",
+        "NEWSQA_TELEGRAM_ANSWER_TIMEOUT_S": "3600",
+        "NEWSQA_CONVERSATIONS_MAX": "50",  # bounded: more chats than this come and go
+    }
+    env.pop("NEWSQA_CHROMA_URL", None)
+    build = subprocess.run(
+        [sys.executable, "-m", "newsqa.index", "--quiet"],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert build.returncode == 0, build.stderr
+    api = FakeBotApi(TOKEN).start()
+    env["NEWSQA_TELEGRAM_API_URL"] = api.url
+    log = (work / "bot.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsqa.bot.cli", "telegram"],
+        env=env,
+        cwd=work,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    result = SoakResult()
+    began = time.monotonic()
+    chat, asked, admin_replies = 10_000, 0, 0
+    try:
+        assert api.wait_for(lambda: bool(api.of("getUpdates")), 120), "the bot never polled"
+        per_round = max(1, questions // rounds)
+        for number in range(1, rounds + 1):
+            # An article changes (a new one each round, the previous one edited), then
+            # an admin rebuilds the index while the bot keeps answering.
+            (articles / f"soak-{number:04d}.txt").write_text(
+                f"Update {number}: the ferry to the island was cancelled on day {number}, "
+                f"the operator said, citing {number % 7 + 2} metre waves and high winds.\n",
+                encoding="utf-8",
+            )
+            if number > 1:
+                (articles / f"soak-{number - 1:04d}.txt").unlink()
+            api.send(ADMIN, "/reindex")
+            admin_replies += 2  # "updating…" then the summary
+            for _ in range(per_round):
+                chat += 1
+                api.send(chat, QUESTIONS[asked % len(QUESTIONS)])
+                asked += 1
+                if asked % 10 == 0:  # keep at most 10 questions in flight
+                    _wait_replies(api, chat, 1, proc)
+            _wait_replies(api, ADMIN, admin_replies, proc)
+            _wait_replies(api, chat, 1, proc)
+            for old in range(chat - per_round + 1, chat + 1):
+                _wait_replies(api, old, 1, proc)
+            if number >= warmup_rounds:
+                result.samples.append(
+                    Sample(number, asked, number, _fds(proc.pid), round(_rss_mb(proc.pid), 1))
+                )
+        last = api.sent(ADMIN)[-1]["text"]
+        assert "Index updated" in last, last
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        api.stop()
+        log.close()
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--questions", type=int, default=2000)
+    parser.add_argument("--json", type=Path, help="write every sample here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="newsqa-soak-") as tmp:
+        result = run_soak(args.rounds, args.questions, Path(tmp))
+    for sample in [*result.samples[:: max(1, len(result.samples) // 10)], result.end]:
+        print(json.dumps(asdict(sample)))
+    print(
+        f"{result.end.rebuilds} rebuilds, {result.end.questions} questions in "
+        f"{result.seconds:.0f} s: descriptors {result.start.fds} -> {result.end.fds}, "
+        f"RSS {result.start.rss_mb:.0f} -> {result.end.rss_mb:.0f} MB "
+        f"(after the first round -> after the last)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps([asdict(s) for s in result.samples], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
