@@ -18,6 +18,8 @@ from newsqa.index.cli import (
     run_index,
     setup_logging,
 )
+from newsqa.index.web.cli import COMMANDS as FOLLOW_COMMANDS
+from newsqa.index.web.cli import add_commands as add_follow_commands
 
 from newsqa.settings import Settings, SettingsError, load_settings
 
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='lines of {"id", "question", "answers", "is_impossible", "article_id"}',
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_follow_commands(sub, common)
     return parser
 
 
@@ -244,6 +247,7 @@ COMMANDS = {
     "repl": cmd_repl,
     "eval": cmd_eval,
     "telegram": cmd_telegram,
+    **FOLLOW_COMMANDS,
 }
 
 

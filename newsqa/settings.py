@@ -71,6 +71,21 @@ class Settings(BaseSettings):
     telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
     telegram_webhook_secret: SecretStr | None = None
 
+    # Following the news: links and feeds (`newsqa add`, `feeds`, `refresh`, /add).
+    # Links that resolve to private, loopback, link-local or metadata addresses are refused
+    # unless this is set (tests, intranets); metadata addresses are refused always.
+    fetch_allow_private: bool = False
+    fetch_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    fetch_max_bytes: int = Field(default=5_000_000, ge=10_000)
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    fetch_per_host: int = Field(default=2, ge=1, le=16)
+    fetch_workers: int = Field(default=8, ge=1, le=64)
+    fetch_min_chars: int = Field(default=400, ge=1)  # less main text: empty or paywalled
+    refresh_minutes: float = Field(default=0.0, ge=0.0)  # the bot's feed period; 0: never
+    feed_max_entries: int = Field(default=50, ge=1, le=1000)  # new entries per feed per refresh
+    duplicate_threshold: float | None = Field(default=None, gt=0.0, le=1.0)  # unset: measured
+    telegram_add_per_hour: int = Field(default=20, ge=1)  # /add links per user per hour
+
     # Indexing.
     chunk_max_tokens: int = Field(default=128, ge=32, le=254)
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=3)

@@ -473,9 +473,9 @@ def _launch(
     }
     script = (
         "import sys\n"
-        "from index.cli import setup_logging\n"
-        "from index import load_settings\n"
-        "from bot.telegram import run_telegram\n"
+        "from newsqa.index.cli import setup_logging\n"
+        "from newsqa.settings import load_settings\n"
+        "from newsqa.bot.telegram import run_telegram\n"
         "setup_logging(True)\n"
         f"sys.exit(run_telegram(load_settings(), {webhook!r}, {port!r}))\n"
     )

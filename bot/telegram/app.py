@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from newsqa.bot.llm.generate import secrets_of
-from newsqa.bot.telegram import handlers
+from newsqa.bot.telegram import follow, handlers
 from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
 from newsqa.bot.telegram.redact import redact_logs
 from newsqa.bot.telegram.state import STATE_KEY, BotState, get_state
+from newsqa.index.web.follow import Follower
 from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
@@ -151,6 +152,8 @@ def build_application(
             thread_name_prefix="newsqa-answer",
         ),
         build=build,
+        follow=Follower(settings, build=build),
+        add_limiter=RateLimiter(settings.telegram_add_per_hour, window_s=3600.0),
         answer_timeout_s=float(timeout),  # type: ignore[arg-type]
         max_question_chars=int(limit),  # type: ignore[call-overload]
         typing_every_s=typing_every_s,
@@ -169,6 +172,10 @@ def build_application(
             CommandHandler("sources", handlers.sources),
             CommandHandler("ask", handlers.ask),
             CommandHandler("reindex", handlers.reindex),
+            CommandHandler("add", follow.add),
+            CommandHandler("feeds", follow.feeds),
+            CommandHandler("feed_add", follow.feed_add),
+            CommandHandler("feed_remove", follow.feed_remove),
             CallbackQueryHandler(handlers.source_button, pattern=f"^{handlers.SOURCE_PREFIX}:"),
             MessageHandler(
                 new_message & private & filters.TEXT & ~filters.COMMAND, handlers.private_text
@@ -183,6 +190,13 @@ def build_application(
         ]
     )
     application.add_error_handler(handlers.on_error)
+    if settings.refresh_minutes > 0:
+        if application.job_queue is None:  # the job-queue extra is a dependency; say so if not
+            raise RuntimeError("NEWSQA_REFRESH_MINUTES needs python-telegram-bot[job-queue]")
+        period = settings.refresh_minutes * 60
+        application.job_queue.run_repeating(
+            follow.refresh_job, interval=period, first=min(period, 10.0), name="refresh"
+        )
     return application
 
 

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TypeVar
 
-from newsqa import prompts
 from newsqa.bot.question import QuestionError, clean_question
 from newsqa.bot.telegram.format import (
     answer_html,
@@ -44,6 +43,8 @@ from telegram import (
 from telegram.constants import ChatAction, ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from newsqa import prompts
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE
@@ -280,6 +281,7 @@ async def status(update: Update, context: Context) -> None:
     """/status: index size, embedding model, last build."""
     state = get_state(context)
     current = await asyncio.to_thread(lambda: state.answerer.index.status())
+    refreshed = await asyncio.to_thread(state.follow.last_refresh)
     await reply_prompt(
         update,
         "tg_status",
@@ -289,6 +291,7 @@ async def status(update: Update, context: Context) -> None:
         model=current.model,
         built_at=current.built_at or prompts.load("tg_unknown_build"),
         newest=current.newest_published or prompts.load("tg_undated"),
+        refreshed=f"{refreshed:%Y-%m-%d %H:%M} UTC" if refreshed else prompts.load("tg_never"),
     )
 
 

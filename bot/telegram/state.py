@@ -18,6 +18,7 @@ from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
 if TYPE_CHECKING:
     from newsqa.bot.chain import Answerer
     from newsqa.index import BuildSummary
+    from newsqa.index.web.follow import Follower
     from telegram.ext import CallbackContext
 
     from newsqa.settings import Settings
@@ -41,6 +42,8 @@ class BotState:
     limiter: RateLimiter
     executor: ThreadPoolExecutor
     build: Callable[[], BuildSummary]
+    follow: Follower
+    add_limiter: RateLimiter
     answer_timeout_s: float = 30.0
     max_question_chars: int = 1000
     typing_every_s: float = 4.0

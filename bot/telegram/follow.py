@@ -1,0 +1,155 @@
+"""Following the news from Telegram: /add (any allowed user, limited per hour), /feeds,
+/feed_add and /feed_remove (admins), and the timed refresh (PTB's JobQueue).
+
+Fetching and rebuilding run in threads under the bot's one rebuild lock, so at most one
+build runs at a time and answering, which reads the current index, never waits for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from typing import Any
+
+from newsqa.bot.telegram.format import esc
+from newsqa.bot.telegram.handlers import Context, reply, reply_prompt
+from newsqa.bot.telegram.state import BotState, get_state
+from telegram import Update
+
+from newsqa import prompts
+
+log = logging.getLogger(__name__)
+MAX_LINKS = 5  # per /add message
+
+
+def _report_html(report: Any) -> str:
+    lines = []
+    if report.feeds is not None:
+        lines += [esc(line) for line in report.feeds.lines()]
+    for result in report.links:
+        lines.append(("✅ " if result.changed else "• ") + esc(result.message))
+    if report.build is not None:
+        lines.append(
+            esc(
+                prompts.render(
+                    "tg_follow_indexed",
+                    added=report.build.added,
+                    updated=report.build.updated,
+                    passages=report.build.passages,
+                )
+            )
+        )
+    elif report.build_error is not None:
+        lines.append(esc(prompts.render("tg_follow_not_indexed", reason=report.build_error)))
+    return "\n".join(lines) or esc(prompts.load("tg_follow_nothing"))
+
+
+def _is_admin(state: BotState, update: Update) -> bool:
+    user = update.effective_user
+    return state.policy.is_admin(user.id if user else None)
+
+
+async def add(update: Update, context: Context) -> None:
+    """/add URL…: fetch the articles behind the links and index them."""
+    state = get_state(context)
+    urls = [arg for arg in (context.args or []) if arg.strip()]
+    if not urls:
+        await reply_prompt(update, "tg_add_usage")
+        return
+    if len(urls) > MAX_LINKS:
+        await reply_prompt(update, "tg_add_too_many", limit=MAX_LINKS)
+        return
+    user = update.effective_user
+    if not _is_admin(state, update) and user is not None:
+        wait = max(state.add_limiter.check(user.id) for _ in urls)
+        if wait:
+            await reply_prompt(
+                update,
+                "tg_add_limited",
+                limit=state.add_limiter.per_minute,
+                minutes=math.ceil(wait / 60),
+            )
+            return
+    if state.reindexing.locked():
+        await reply_prompt(update, "tg_reindex_busy")
+        return
+    async with state.reindexing:
+        await reply_prompt(update, "tg_add_started", count=len(urls))
+        report = await asyncio.to_thread(state.follow.add, urls)
+    await reply(update, _report_html(report))
+
+
+async def feeds(update: Update, context: Context) -> None:
+    """/feeds: the subscriptions, each with its state."""
+    state = get_state(context)
+    if not _is_admin(state, update):
+        await reply_prompt(update, "tg_not_admin")
+        return
+    listed = await asyncio.to_thread(state.follow.feeds)
+    if not listed:
+        await reply_prompt(update, "tg_feeds_none")
+        return
+    lines = [f"{feed.id}. <b>{esc(feed.name)}</b> [{esc(feed.status)}]" for feed in listed]
+    await reply(update, "\n".join(lines))
+
+
+async def feed_add(update: Update, context: Context) -> None:
+    """/feed_add URL: subscribe (admins)."""
+    from newsqa.index.web.feeds import FeedError
+
+    state = get_state(context)
+    if not _is_admin(state, update):
+        await reply_prompt(update, "tg_not_admin")
+        return
+    if len(context.args or []) != 1:
+        await reply_prompt(update, "tg_feed_add_usage")
+        return
+    try:
+        feed = await asyncio.to_thread(state.follow.feed_add, (context.args or [""])[0])
+    except FeedError as exc:
+        await reply(update, esc(str(exc)))
+        return
+    await reply_prompt(update, "tg_feed_added", id=feed.id, url=feed.url)
+
+
+async def feed_remove(update: Update, context: Context) -> None:
+    """/feed_remove N: unsubscribe (admins)."""
+    from newsqa.index.web.feeds import FeedError
+
+    state = get_state(context)
+    if not _is_admin(state, update):
+        await reply_prompt(update, "tg_not_admin")
+        return
+    if len(context.args or []) != 1:
+        await reply_prompt(update, "tg_feed_remove_usage")
+        return
+    try:
+        feed = await asyncio.to_thread(state.follow.feed_remove, (context.args or [""])[0])
+    except FeedError as exc:
+        await reply(update, esc(str(exc)))
+        return
+    await reply_prompt(update, "tg_feed_removed", id=feed.id, name=feed.name)
+
+
+async def refresh_job(context: Context) -> None:
+    """The timed refresh: skipped (not queued) while another build runs."""
+    state = get_state(context.application)
+    if state.reindexing.locked():
+        log.info("feed refresh skipped: a rebuild is running")
+        return
+    async with state.reindexing:
+        try:
+            report = await asyncio.to_thread(state.follow.refresh)
+        except Exception:
+            log.exception("feed refresh failed")
+            return
+    failed = report.feeds.failed if report.feeds is not None else []
+    log.info(
+        "feeds refreshed: %d new article(s), %d feed(s) failing, %.1f s",
+        report.changed,
+        len(failed),
+        report.seconds,
+    )
+    for result in failed:
+        log.warning("feed %s", result.summary)

@@ -1,0 +1,120 @@
+"""`newsqa add`, `newsqa feeds add|list|remove` and `newsqa refresh`: the command line of
+following the news. Each prints one line per link or feed, then the index summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from newsqa.index.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, format_summary
+
+from newsqa.settings import Settings
+
+_MARK = {
+    "added": "+",
+    "updated": "~",
+    "unchanged": "=",
+    "known": "=",
+    "duplicate": "=",
+    "failed": "!",
+}
+
+
+def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    """Register the commands on the `newsqa` parser's subparsers."""
+    p = sub.add_parser(
+        "add", parents=[common], help="fetch articles from links, save them, update the index"
+    )
+    p.add_argument("urls", nargs="+", metavar="URL", help="http(s) links to news articles")
+    p = sub.add_parser("feeds", parents=[common], help="manage RSS/Atom subscriptions")
+    feeds = p.add_subparsers(dest="feeds_command", required=True, metavar="ACTION")
+    q = feeds.add_parser("add", parents=[common], help="subscribe to a feed")
+    q.add_argument("url", metavar="URL")
+    feeds.add_parser("list", parents=[common], help="the feeds and how each one is doing")
+    q = feeds.add_parser("remove", parents=[common], help="unsubscribe (by number or URL)")
+    q.add_argument("feed", metavar="ID")
+    p = sub.add_parser(
+        "refresh",
+        parents=[common],
+        help="fetch every feed, add new entries' articles, update the index once",
+    )
+    p.add_argument("--force", action="store_true", help="also fetch feeds that are backing off")
+
+
+def _print_report(report: Any, settings: Settings) -> int:
+    if report.feeds is not None:
+        for line in report.feeds.lines():
+            print(line)
+    for result in report.links:
+        stream = sys.stderr if result.outcome == "failed" else sys.stdout
+        print(f"{_MARK[result.outcome]} {result.message}", file=stream)
+    if report.build is not None:
+        print(format_summary(report.build, settings.index_dir))
+    elif report.build_error is not None:
+        return fail(
+            f"the articles are saved, but the index was not updated: {report.build_error}",
+            EXIT_FAILED,
+        )
+    elif report.links or report.feeds is not None:
+        print("nothing new: the index is unchanged")
+    return EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch articles from links, save them as article files, update the index."""
+    from newsqa.index.web.follow import Follower
+
+    with Follower(settings) as follower:
+        report = follower.add(args.urls)
+    code = _print_report(report, settings)
+    if code == EXIT_OK and report.failed and len(report.failed) == len(report.links):
+        return EXIT_FAILED  # nothing could be added
+    return code
+
+
+def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
+    """Manage the feed list (kept in the index folder, shared by every bot process)."""
+    from newsqa.index.web.feeds import FeedError
+    from newsqa.index.web.follow import feed_store
+
+    try:
+        with feed_store(settings) as store:
+            if args.feeds_command == "add":
+                feed = store.add(args.url)
+                print(f"subscribed: feed {feed.id} {feed.url} (run `newsqa refresh` to fetch it)")
+            elif args.feeds_command == "remove":
+                feed = store.remove(args.feed)
+                print(f"unsubscribed: feed {feed.id} {feed.name}")
+            else:
+                feeds = store.list()
+                if not feeds:
+                    print("no feeds yet: add one with `newsqa feeds add URL`")
+                for feed in feeds:
+                    print(f"{feed.id:>3}  {feed.name}  [{feed.status}]")
+                    if feed.title:
+                        print(f"     {feed.url}")
+    except FeedError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    return EXIT_OK
+
+
+def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch every feed, add the new entries' articles, update the index once."""
+    from newsqa.index.web.follow import Follower, feed_store
+
+    with feed_store(settings) as store:
+        if not store.list():
+            print("no feeds yet: add one with `newsqa feeds add URL`")
+            return EXIT_OK
+    with Follower(settings) as follower:
+        report = follower.refresh(force=args.force)
+    return _print_report(report, settings)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "add": cmd_add,
+    "feeds": cmd_feeds,
+    "refresh": cmd_refresh,
+}

@@ -1,0 +1,373 @@
+"""Following the news: links and feeds in, article files out, the index updated once.
+
+`Follower.add(urls)` is `newsqa add` and Telegram's /add; `Follower.refresh()` is
+`newsqa refresh` and the bot's timed job. Both fetch pages in parallel (the fetcher keeps
+each host to a few requests at a time), extract each article, and then, one at a time:
+
+- a link already saved (its URL, its canonical URL or a redirect that led to it) is not
+  fetched again; a saved article whose text is unchanged is not written or embedded again;
+- a page that repeats an article already saved (the same wire story on another site:
+  near-duplicate text) is recorded as an extra source of that article, not indexed twice;
+- anything else is written as `articles/web/<site>/<slug>.md` with YAML front matter.
+
+Then the index is updated once, incrementally, from the articles folder, which stays the
+single source of truth. A link that fails is reported in one line and changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from newsqa.index.web.feeds import Feed, FeedEntry, FeedsReport, FeedStore, refresh_feeds
+from newsqa.index.web.fetch import HTML_TYPES, Fetcher, FetchError, FetchPolicy
+from newsqa.index.web.links import LinkRegistry, SavedArticle
+from newsqa.index.web.page import PageError, WebArticle, canonical_url, extract, save
+
+if TYPE_CHECKING:
+    from newsqa.index.build import BuildSummary
+    from newsqa.index.duplicates import DuplicateFinder
+
+    from newsqa.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FEEDS_FILE = "feeds.sqlite"
+LINKS_FILE = "links.sqlite"
+# Failures worth trying again at the next refresh; any other failure of a feed entry's
+# page (404, not a page, too little text) is permanent and the entry is not fetched again.
+_TRANSIENT = frozenset({"dns", "connect", "timeout", "protocol"})
+
+Outcome = Literal["added", "updated", "unchanged", "known", "duplicate", "failed"]
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What became of one link."""
+
+    url: str
+    outcome: Outcome
+    message: str  # one line for the user
+    path: Path | None = None
+    title: str | None = None
+    published: str | None = None
+    transient: bool = False  # a failure that may go away (worth trying again)
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome in ("added", "updated")
+
+
+@dataclass
+class FollowReport:
+    links: list[LinkResult] = field(default_factory=list)
+    feeds: FeedsReport | None = None
+    build: BuildSummary | None = None
+    build_error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> int:
+        return sum(result.changed for result in self.links)
+
+    @property
+    def failed(self) -> list[LinkResult]:
+        return [result for result in self.links if result.outcome == "failed"]
+
+
+def fetch_policy(settings: Settings) -> FetchPolicy:
+    return FetchPolicy(
+        allow_private=settings.fetch_allow_private,
+        timeout_s=settings.fetch_timeout_s,
+        max_bytes=settings.fetch_max_bytes,
+        max_redirects=settings.fetch_max_redirects,
+        per_host=settings.fetch_per_host,
+    )
+
+
+def feed_store(settings: Settings) -> FeedStore:
+    """The feed list and each feed's state, beside the index (shared by bot processes)."""
+    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    return FeedStore(settings.index_dir / FEEDS_FILE)
+
+
+def _text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Follower:
+    """Adds links and refreshes feeds for one articles folder and index."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        fetcher: Fetcher | None = None,
+        build: Callable[[], BuildSummary] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.fetcher = fetcher or Fetcher(fetch_policy(settings))
+        self._owns_fetcher = fetcher is None
+        self._build = build
+        self.links = LinkRegistry(settings.index_dir / LINKS_FILE)
+        self._finder: DuplicateFinder | None = None
+
+    def close(self) -> None:
+        if self._owns_fetcher:
+            self.fetcher.close()
+        self.links.close()
+
+    def __enter__(self) -> Follower:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the two entry points -------------------------------------------------------------
+    def add(self, urls: Sequence[str], *, update_index: bool = True) -> FollowReport:
+        """Fetch and save the articles behind `urls`, then update the index once."""
+        began = time.monotonic()
+        report = FollowReport(links=self._take([(url, None) for url in urls]))
+        if update_index:
+            self._update_index(report)
+        report.seconds = time.monotonic() - began
+        return report
+
+    def refresh(self, *, force: bool = False, update_index: bool = True) -> FollowReport:
+        """Fetch every due feed, save its new entries' articles, update the index once."""
+        began = time.monotonic()
+        with feed_store(self.settings) as store:
+            feeds = refresh_feeds(
+                store,
+                self.fetcher,
+                workers=self.settings.fetch_workers,
+                max_entries_per_feed=self.settings.feed_max_entries,
+                force=force,
+            )
+            entries = feeds.new_entries
+            results = self._take([(entry.link, entry) for entry in entries])
+            done: dict[int, list[FeedEntry]] = {}
+            for entry, result in zip(entries, results, strict=True):
+                if not (result.outcome == "failed" and result.transient):
+                    done.setdefault(entry.feed_id or 0, []).append(entry)
+            for feed_id, finished in done.items():
+                store.mark_seen(feed_id, finished)
+        report = FollowReport(links=results, feeds=feeds)
+        if update_index:
+            self._update_index(report)
+        report.seconds = time.monotonic() - began
+        return report
+
+    # -- the feed list (for front-ends that hold one Follower) -------------------------------
+    def feeds(self) -> list[Feed]:
+        with feed_store(self.settings) as store:
+            return store.list()
+
+    def feed_add(self, url: str) -> Feed:
+        with feed_store(self.settings) as store:
+            return store.add(url)
+
+    def feed_remove(self, feed: str) -> Feed:
+        with feed_store(self.settings) as store:
+            return store.remove(feed)
+
+    def last_refresh(self) -> datetime | None:
+        """When a feed was last checked, by any process."""
+        checked = [feed.last_checked for feed in self.feeds() if feed.last_checked]
+        return max(checked) if checked else None
+
+    # -- the work -------------------------------------------------------------------------
+    def _take(self, items: list[tuple[str, FeedEntry | None]]) -> list[LinkResult]:
+        """Fetch the unknown links in parallel, then save them one at a time, in order."""
+        todo: dict[int, str] = {}
+        results: dict[int, LinkResult] = {}
+        for i, (url, _) in enumerate(items):
+            try:
+                key = canonical_url(url)
+            except Exception:
+                results[i] = LinkResult(url, "failed", f"{url}: not a web address")
+                continue
+            known = self.links.lookup(key) or self.links.lookup(url)
+            if known is not None:
+                results[i] = self._known(url, known)
+            elif key in todo.values():
+                results[i] = LinkResult(url, "known", f"{url}: listed twice; fetched once")
+            else:
+                todo[i] = url
+        fetched: dict[int, WebArticle | LinkResult] = {}
+        if todo:
+            workers = min(self.settings.fetch_workers, len(todo))
+            with ThreadPoolExecutor(workers, thread_name_prefix="newsqa-fetch") as pool:
+                futures = {i: pool.submit(self._fetch, url) for i, url in todo.items()}
+                fetched = {i: future.result() for i, future in futures.items()}
+        for i in todo:
+            got = fetched[i]
+            entry = items[i][1]
+            if isinstance(got, LinkResult):
+                results[i] = got
+            else:
+                results[i] = self._store(items[i][0], got, entry)
+        return [results[i] for i in range(len(items))]
+
+    def _fetch(self, url: str) -> WebArticle | LinkResult:
+        try:
+            page = self.fetcher.get(url, accept=HTML_TYPES)
+            return extract(page, min_chars=self.settings.fetch_min_chars)
+        except FetchError as exc:
+            return LinkResult(url, "failed", str(exc), transient=_transient(exc))
+        except PageError as exc:
+            return LinkResult(url, "failed", f"{url}: {exc}")
+        except Exception as exc:
+            log.warning("unexpected error reading %s", url, exc_info=True)
+            return LinkResult(url, "failed", f"{url}: unexpected {type(exc).__name__}")
+
+    def _known(self, url: str, known: SavedArticle) -> LinkResult:
+        return LinkResult(
+            url,
+            "known",
+            f"{url}: already saved as {known.path}",
+            path=self.settings.articles_dir / known.path,
+            title=known.title,
+            published=known.published,
+        )
+
+    def _store(self, url: str, article: WebArticle, entry: FeedEntry | None) -> LinkResult:
+        if article.published is None and entry is not None and entry.published:
+            # The feed's own date for the entry: a publication date, never the fetch date.
+            article = _with(article, published=entry.published[:10])
+        aliases = [url, article.fetched_url]
+        text_hash = _text_hash(article.text)
+        saved = self.links.lookup(article.url)
+        if saved is not None and saved.text_hash == text_hash:
+            self.links.save(saved, aliases)  # remember the new way in
+            return self._known(url, saved)
+        finder = self.finder()
+        if saved is None:
+            duplicate = finder.find(article.text)
+            if duplicate is not None:
+                return self._copy(url, article, duplicate.article_id, duplicate.similarity)
+        path = save(self.settings.articles_dir, article)
+        relative = path.relative_to(self.settings.articles_dir).as_posix()
+        signature = finder.signature(article.text)
+        record = SavedArticle(
+            article.url,
+            relative,
+            text_hash,
+            signature,
+            article.title,
+            article.published,
+            article.source,
+        )
+        self.links.save(record, aliases)
+        with contextlib.suppress(KeyError):
+            finder.remove(article.url)
+        finder.add_signature(article.url, signature)
+        outcome: Outcome = "updated" if saved is not None else "added"
+        dated = f" ({article.published})" if article.published else " (no date on the page)"
+        return LinkResult(
+            url,
+            outcome,
+            f"{outcome} {article.title or article.url}{dated}",
+            path=path,
+            title=article.title,
+            published=article.published,
+        )
+
+    def _copy(self, url: str, article: WebArticle, of: str, similarity: float) -> LinkResult:
+        """`article` repeats the saved article at `of`: keep it as an extra source of it."""
+        self.links.add_copy(of, [url, article.fetched_url, article.url], article.source)
+        saved = self.links.lookup(of)
+        assert saved is not None
+        _add_source(self.settings.articles_dir / saved.path, article.url)
+        return LinkResult(
+            url,
+            "duplicate",
+            f"{url}: the same story as {saved.title or saved.url} "
+            f"(similarity {similarity:.2f}); kept as another source of it",
+            path=self.settings.articles_dir / saved.path,
+            title=saved.title,
+            published=saved.published,
+        )
+
+    def finder(self) -> DuplicateFinder:
+        """The near-duplicate index of every saved web article (built on first use)."""
+        if self._finder is None:
+            from newsqa.index.duplicates import DuplicateFinder
+
+            threshold = self.settings.duplicate_threshold
+            finder = DuplicateFinder() if threshold is None else DuplicateFinder(threshold)
+            for url, signature in self.links.signatures():
+                finder.add_signature(url, signature)
+            self._finder = finder
+        return self._finder
+
+    def _update_index(self, report: FollowReport) -> None:
+        if not report.changed:
+            return
+        from newsqa.index.errors import IndexProblem
+
+        try:
+            report.build = self._build() if self._build else _default_build(self.settings)
+        except IndexProblem as exc:
+            report.build_error = str(exc)
+
+
+def _default_build(settings: Settings) -> BuildSummary:
+    from newsqa.index.build import build_index
+
+    return build_index(settings)
+
+
+def _transient(exc: FetchError) -> bool:
+    """A timeout, a refused connection, 429 or a 5xx may go away; a 404 will not."""
+    if exc.kind in _TRANSIENT:
+        return True
+    status = re.search(r": (\d{3}) ", str(exc))
+    return (
+        exc.kind == "status"
+        and status is not None
+        and (status[1] == "429" or status[1].startswith("5"))
+    )
+
+
+def _with(article: WebArticle, **changes: object) -> WebArticle:
+    import dataclasses
+
+    return dataclasses.replace(article, **changes)  # type: ignore[arg-type]
+
+
+def _add_source(path: Path, url: str) -> None:
+    """Add `url` to the `sources` list in an article file's front matter. The loader does
+    not read `sources`, so the article's content hash, and its index entry, stay as they
+    are."""
+    import os
+    import tempfile
+
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return
+    if not text.startswith("---\n") or (end := text.find("\n---", 4)) < 0:
+        return
+    meta = yaml.safe_load(text[4:end]) or {}
+    sources = list(meta.get("sources") or [])
+    if url in sources or url == meta.get("url"):
+        return
+    meta["sources"] = [*sources, url]
+    front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1_000_000)
+    content = f"---\n{front}---{text[end + 4 :]}"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+        handle.write(content)
+    os.replace(tmp, path)
