@@ -56,7 +56,6 @@ def p(values: list[float], q: float) -> float:
 def newsqa_answers(index_dir: Path, items: list[dict], model: bool = True) -> list[dict]:
     """Answers at the default settings; `model=False` is the previous, feature-only reader."""
     from newsqa.bot.components import build_answerer
-
     from newsqa.settings import load_settings
 
     answerer = build_answerer(load_settings(index_dir=index_dir))

@@ -30,7 +30,6 @@ def features(index_dir: Path, items: list[dict]) -> list[dict]:
     from newsqa.bot.metrics import present
     from newsqa.bot.reader_features import FEATURES, Weights, score_sentences
     from newsqa.bot.retrieve import retrieve
-
     from newsqa.settings import load_settings
 
     settings = load_settings(index_dir=index_dir)
@@ -84,10 +83,10 @@ def evaluate(rows: list[dict], w: np.ndarray, b: float, threshold: float | None 
 
 
 def main() -> None:
-    from newsqa.bot.reader_features import FEATURES
-    from newsqa.index import build_index
     from sklearn.linear_model import LogisticRegression
 
+    from newsqa.bot.reader_features import FEATURES
+    from newsqa.index import build_index
     from newsqa.settings import load_settings
 
     items = [json.loads(x) for x in (SQUAD / "questions.jsonl").read_text().splitlines() if x]

@@ -35,7 +35,6 @@ GOLD = ROOT / "tests" / "data" / "gold_abu_dhabi.jsonl"
 def run_store(label: str, chroma_url: str | None, chats: int, per_chat: int) -> dict:
     from newsqa.bot.telegram.app import webhook_secret
     from newsqa.index import build_index
-
     from newsqa.settings import load_settings
 
     work = Path(tempfile.mkdtemp(prefix="newsqa-load-"))

@@ -15,6 +15,7 @@ class Citation(BaseModel):
     title: str | None = None
     url: str | None = None
     published: str | None = None
+    source: str | None = None  # the site or feed the article came from
     quote: str
     start: int
     end: int

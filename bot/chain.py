@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from newsqa import prompts
 from newsqa.bot.answer import Answer
 from newsqa.bot.citations import answer_text, resolve
 from newsqa.bot.conversation import Conversations, ConversationStore, Turn
@@ -24,10 +25,8 @@ from newsqa.bot.question import clean_question
 from newsqa.bot.reader import ReaderConfig, Reading, read
 from newsqa.bot.reader_features import Weights
 from newsqa.bot.reader_model import Calibration, ReaderModel, ReaderModelError
-from newsqa.bot.retrieve import AnswerSources, Candidate, Retrieval, retrieve
+from newsqa.bot.retrieve import AnswerSources, Candidate, Retrieval, asks_for_recent, retrieve
 from newsqa.index import Embedder, IndexCorruptError, IndexHandle, Snapshot
-
-from newsqa import prompts
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -215,6 +214,7 @@ class Answerer:
             self.settings.candidates_k,
             self.settings.rrf_k,
             state.hint,
+            recent=asks_for_recent(state.standalone),
         )
         state.timings["retrieve"] = (time.perf_counter() - began) * 1000
         return state

@@ -36,6 +36,7 @@ def make_citation(
         title=article.title,
         url=article.url,
         published=article.published,
+        source=article.source,
         quote=article.text[start:end],
         start=start,
         end=end,
@@ -44,15 +45,34 @@ def make_citation(
     )
 
 
+def newest_first(
+    quotes: Sequence[tuple[str, int, int]], articles: Mapping[str, ArticleRecord]
+) -> list[tuple[str, int, int]]:
+    """Quotes from several dated articles, newest article first; undated ones after them,
+    and quotes of one article kept together in their order. When two articles give two
+    figures for one thing, the reader sees the newer one first, and both, with dates."""
+    dated = {articles[a].published for a, _, _ in quotes if articles[a].published}
+    if len({a for a, _, _ in quotes}) < 2 or not dated:
+        return list(quotes)
+    first_seen = {a: i for i, (a, _, _) in reversed(list(enumerate(quotes)))}
+
+    def key(quote: tuple[str, int, int]) -> tuple[str, int]:
+        # Undated ("") sorts last; the same article's quotes stay together, in order.
+        return ((articles[quote[0]].published or "")[:10], -first_seen[quote[0]])
+
+    return sorted(quotes, key=key, reverse=True)  # stable: equal keys keep their order
+
+
 def resolve(
     quotes: Sequence[tuple[str, int, int]],
     articles: Mapping[str, ArticleRecord],
     score: float,
     highlight: tuple[str, int, int] | None = None,
 ) -> list[Citation]:
-    """Number the quotes [1], [2], … in order, one citation each."""
+    """Number the quotes [1], [2], … one citation each; quotes from several dated
+    articles are put newest first (`newest_first`)."""
     citations = []
-    for n, (article_id, start, end) in enumerate(quotes, start=1):
+    for n, (article_id, start, end) in enumerate(newest_first(quotes, articles), start=1):
         mark = None
         if highlight is not None and highlight[0] == article_id:
             mark = (highlight[1], highlight[2])

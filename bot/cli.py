@@ -20,7 +20,6 @@ from newsqa.index.cli import (
 )
 from newsqa.index.web.cli import COMMANDS as FOLLOW_COMMANDS
 from newsqa.index.web.cli import add_commands as add_follow_commands
-
 from newsqa.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:

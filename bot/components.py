@@ -5,7 +5,6 @@ from __future__ import annotations
 from newsqa.bot.chain import Answerer
 from newsqa.bot.conversation import Conversations, ConversationStore, SqliteConversationStore
 from newsqa.index import Embedder, IndexHandle
-
 from newsqa.settings import Settings
 
 

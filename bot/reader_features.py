@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
 from newsqa.bot.answer_types import AType, question_type, short_answer
 from newsqa.bot.retrieve import Candidate, Retrieval
 from newsqa.index import SentenceRecord, Snapshot, term_spans

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from newsqa.index import ArticleRecord, PassageRecord, Snapshot, StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,31 @@ def collapse_duplicates(candidates: list[Candidate], threshold: float = 0.9) -> 
     return [candidate for candidate, _ in kept]
 
 
+# Questions about the news as it stands: "What's the latest on…", "… today?".
+_RECENT = re.compile(
+    r"\b(?:latest|newest|most\s+recent|recent(?:ly)?|now|today|tonight|yesterday|"
+    r"this\s+(?:week|month|morning|evening)|currently|so\s+far|still)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_recent(question: str) -> bool:
+    """True for a question that wants the newest news ("latest", "now", "yesterday", …)."""
+    return _RECENT.search(question) is not None
+
+
+def _by_date(snapshot: Snapshot, ids: list[str]) -> list[str]:
+    """`ids` whose articles have a publication date, newest first (ties keep their order)."""
+    passages = snapshot.passages(ids)
+    articles = snapshot.articles([p.article_id for p in passages.values()])
+    dated = [
+        (pid, (articles[p.article_id].published or "")[:10])
+        for pid, p in ((pid, passages.get(pid)) for pid in ids)
+        if p is not None and p.article_id in articles and articles[p.article_id].published
+    ]
+    return [pid for pid, _ in sorted(dated, key=lambda item: item[1], reverse=True)]
+
+
 def retrieve(
     snapshot: Snapshot,
     vector: np.ndarray,
@@ -89,11 +115,15 @@ def retrieve(
     pool: int,
     rrf_k: int = 60,
     hint: list[str] | None = None,
+    recent: bool = False,
 ) -> Retrieval:
     """The `top_k` passages for `query` (whose embedding is `vector`).
 
     `hint`: passages the previous turn of a conversation cited; they join the fusion as a
     third ranking, so a follow-up can find them without being limited to them.
+    `recent`: the question wants the latest news; the best-fused passages, ordered by
+    their article's publication date (never the fetch date), join the fusion as one more
+    ranking, so newer articles rise among the relevant ones without drowning them.
     """
     try:
         dense = snapshot.dense_search(vector, pool)
@@ -105,6 +135,10 @@ def retrieve(
     if hint:
         rankings.append(list(hint))
     fused = rrf(rankings, rrf_k)
+    if recent:
+        relevant = sorted(fused, key=lambda pid: -fused[pid])[: top_k * 4]
+        rankings.append(_by_date(snapshot, relevant))
+        fused = rrf(rankings, rrf_k)
     order = sorted(fused, key=lambda pid: -fused[pid])[: top_k * 2]
     passages = snapshot.passages(order)
     articles = snapshot.articles([p.article_id for p in passages.values()])

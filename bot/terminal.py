@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from newsqa import prompts
-from newsqa.bot.answer import Answer, Citation
-from newsqa.bot.retrieve import AnswerSources
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
+
+from newsqa import prompts
+from newsqa.bot.answer import Answer, Citation
+from newsqa.bot.retrieve import AnswerSources
 
 
 def _quote_text(citation: Citation) -> Text:
@@ -22,11 +23,13 @@ def _quote_text(citation: Citation) -> Text:
 
 
 def source_line(citation: Citation) -> str:
+    """Title · source · date · id · link: where a quote comes from, and when."""
     parts = [citation.title or citation.article_id]
+    if citation.source:
+        parts.append(citation.source)
+    parts.append(citation.published or "undated")
     if citation.title:
         parts.append(citation.article_id)
-    if citation.published:
-        parts.append(citation.published)
     if citation.url:
         parts.append(citation.url)
     return " · ".join(parts)

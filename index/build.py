@@ -33,7 +33,6 @@ from newsqa.index.errors import (
 )
 from newsqa.index.generations import BM25, DOCSTORE, IndexDir
 from newsqa.index.lexical import Lexical
-
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

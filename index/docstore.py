@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from newsqa.index.articles import Article
 from newsqa.index.chunking import Passage
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from newsqa.index.chroma import ChromaTarget, close_client
 from newsqa.index.docstore import ArticleRecord, DocStore, PassageRecord, SentenceRecord
 from newsqa.index.errors import (
@@ -30,7 +31,6 @@ from newsqa.index.errors import (
 )
 from newsqa.index.generations import BM25, DOCSTORE, IndexDir
 from newsqa.index.lexical import Lexical
-
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -241,6 +241,7 @@ def make_retrieval(
     import re
 
     import numpy as np
+
     from newsqa.bot.retrieve import Candidate, Retrieval
     from newsqa.index import ArticleRecord, PassageRecord
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import SAMPLE_ID
+
 from newsqa import prompts
 from newsqa.bot.answer_types import AType, candidates, question_type, short_answer
 from newsqa.bot.citations import CitationError, check, make_citation, resolve

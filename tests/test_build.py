@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_DIR, make_settings
+
 from newsqa.index import BuildLockedError, DiskFullError, Embedder, build_index, open_snapshot
 from newsqa.index.generations import IndexDir
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from chroma_server import ChromaServer, free_port
 from conftest import ROOT, SAMPLE_DIR, SQUAD_DIR, make_settings
+
 from newsqa.bot import cli as bot_cli
 from newsqa.bot.cli import main
 from newsqa.bot.components import build_answerer

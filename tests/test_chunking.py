@@ -6,6 +6,7 @@ import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from newsqa.index.chunking import chunk_article
 from newsqa.index.sentences import split_spans
 

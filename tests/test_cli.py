@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID
+
 from newsqa.bot.cli import main
 
 NEWSQA = str(Path(sys.executable).parent / "newsqa")

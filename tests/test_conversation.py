@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from newsqa.bot.conversation import ConversationStore, Turn
 from newsqa.bot.followup import rewrite
 
@@ -95,6 +96,7 @@ def test_sqlite_store_is_shared_between_processes(tmp_path) -> None:
 
 def test_follow_up_continues_on_another_process(sample_index, embedder, tmp_path) -> None:
     from conftest import make_settings
+
     from newsqa.bot.components import build_answerer
 
     settings = make_settings(sample_index, conversations_db=tmp_path / "c.sqlite")
@@ -138,6 +140,7 @@ def test_gold_follow_ups_with_an_llm(
     sample_index: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from fake_openai import FakeOpenAI
+
     from newsqa.bot.cli import main
 
     batch = _gold_conversations(tmp_path)
@@ -170,6 +173,7 @@ def test_sources_come_from_the_shared_store(sample_index, embedder, tmp_path) ->
     """`/sources` after an answer another process gave: the conversation store is the one
     place that records the last answer, so any process sharing it shows its passages."""
     from conftest import make_settings
+
     from newsqa.bot.components import build_answerer
 
     settings = make_settings(sample_index, conversations_db=tmp_path / "c.sqlite")

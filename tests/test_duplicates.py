@@ -12,6 +12,7 @@ import time
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from newsqa.index.duplicates import DEFAULT_THRESHOLD, DuplicateFinder, DuplicateOf, normalize
 
 HEADLINE = "Workers walk out at Brennan Motors plant in Lakeside"

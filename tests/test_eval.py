@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID
+
 from newsqa.bot.cli import main
 from newsqa.bot.evaluate import run_eval, summarize
 from newsqa.bot.metrics import abstention, best_f1, f1, normalize, percentile, present

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from web_server import WebServer
+
 from newsqa.index.web.feeds import (
     Feed,
     FeedEntry,
@@ -27,7 +29,6 @@ from newsqa.index.web.feeds import (
     refresh_feeds,
 )
 from newsqa.index.web.fetch import Fetched, Fetcher, FetchError, FetchPolicy
-from web_server import WebServer
 
 DATA = Path(__file__).resolve().parent / "data" / "feeds"
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from web_server import ARTICLE_ETAG, ARTICLE_LAST_MODIFIED, WebServer
+
 from newsqa.index.web import fetch
 from newsqa.index.web.fetch import (
     FEED_TYPES,
@@ -31,7 +33,6 @@ from newsqa.index.web.fetch import (
     address_refusal,
     decode_html,
 )
-from web_server import ARTICLE_ETAG, ARTICLE_LAST_MODIFIED, WebServer
 
 pytestmark = pytest.mark.timeout(30)
 

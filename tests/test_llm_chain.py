@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE_DIR, SAMPLE_ID, make_settings
 from fake_openai import FakeOpenAI, Reply, closed_port
+
 from newsqa.bot.cli import main
 from newsqa.bot.components import build_answerer
 

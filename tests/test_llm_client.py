@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAI
-from newsqa.bot.llm.client import PLACEHOLDER_KEY, LlmNotConfigured, build_llm
 
+from newsqa.bot.llm.client import PLACEHOLDER_KEY, LlmNotConfigured, build_llm
 from newsqa.settings import load_settings
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fake_openai import FakeOpenAI
+
 from newsqa.bot.citations import check, resolve
 from newsqa.bot.llm.client import build_llm
 from newsqa.bot.llm.context import select_passages
@@ -17,7 +18,6 @@ from newsqa.bot.reader import ReaderConfig, read
 from newsqa.bot.reader_model import ReaderModel
 from newsqa.bot.retrieve import Retrieval, retrieve
 from newsqa.index import open_snapshot
-
 from newsqa.settings import load_settings
 
 QUESTION = "Who did Russia send to the talks?"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from chroma_server import free_port
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID, make_settings
+
 from newsqa.bot.citations import check
 from newsqa.bot.components import build_answerer
 

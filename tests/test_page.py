@@ -13,6 +13,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from web_server import DATA, WebServer
+
 from newsqa.index.articles import load_articles
 from newsqa.index.web.fetch import HTML_TYPES, Fetched, Fetcher, FetchPolicy
 from newsqa.index.web.page import (
@@ -23,7 +25,6 @@ from newsqa.index.web.page import (
     extract,
     save,
 )
-from web_server import DATA, WebServer
 
 pytestmark = pytest.mark.timeout(60)
 

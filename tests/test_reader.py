@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SAMPLE_DIR, SAMPLE_ID, make_settings
+
 from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel, assemble
 
 SAMPLE = (SAMPLE_DIR / SAMPLE_ID).read_text(encoding="utf-8")
@@ -232,3 +233,8 @@ def test_a_figure_the_articles_disagree_on_is_cited_from_both_with_dates(
     assert "$120 million" in quotes["techcrunch.md"].quote
     assert "$150 million" in quotes["verge.md"].quote
     assert {c.published for c in answer.citations} == {"2026-03-02", "2026-03-04"}
+    # Newest first, whichever sentence the reader scored higher, and numbered in that order.
+    dates = [c.published for c in answer.citations]
+    assert dates == sorted(dates, reverse=True)
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+    assert answer.answer.index("[1]") < answer.answer.index("[2]")

@@ -12,6 +12,7 @@ import pytest
 from conftest import make_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from newsqa.index import build_index, open_snapshot
 from newsqa.index.articles import load_articles
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID, make_settings
+
 from newsqa.bot import cli as bot_cli
 from newsqa.bot.components import build_answerer
 from newsqa.index import build as index_build

@@ -39,12 +39,13 @@ import yaml
 from conftest import SAMPLE_DIR, SAMPLE_ID, make_settings
 from fake_bot_api import FakeBotApi, check_html
 from fake_openai import FakeOpenAI, Reply
+from test_telegram_bot import TOKEN, bot_starter
+
 from newsqa.bot.answer import Answer
 from newsqa.bot.llm.verify import marker_numbers, missing_facts, split_sentences, strip_markers
 from newsqa.bot.telegram.app import webhook_secret
 from newsqa.bot.telegram.format import MESSAGE_LIMIT, html_to_text
 from newsqa.bot.telegram.redact import MASK
-from test_telegram_bot import TOKEN, bot_starter
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -597,7 +598,6 @@ def test_every_configured_secret_is_redacted_from_the_log(
 
     from newsqa.bot.telegram.app import build_application
     from newsqa.bot.telegram.state import get_state
-
     from newsqa.settings import load_settings
 
     options = dict(ANSWERER_SETTINGS)

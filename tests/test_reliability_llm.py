@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import make_settings
 from fake_openai import FakeOpenAI, Reply, _Handler, _Server, _State
+
 from newsqa.bot.components import build_answerer
 
 pytestmark = pytest.mark.timeout(120)

@@ -16,6 +16,7 @@ import pytest
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from newsqa import prompts
 from newsqa.bot.question import QuestionError
 

@@ -25,11 +25,11 @@ import pytest
 from conftest import SAMPLE_DIR
 from fake_bot_api import FakeBotApi, check_html
 from hypothesis import HealthCheck, given, settings
-from newsqa.index import BuildSummary
 from test_reliability_questions import QUESTIONS
 from test_telegram_bot import ADMIN, TOKEN, Spy, bot_starter, replies, settle
 
 from newsqa import prompts
+from newsqa.index import BuildSummary
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -128,10 +128,10 @@ def test_bot_stays_up_on_an_out_of_step_index_and_recovers_after_newsqa_index(
     """Chroma lost passages before the bot started: it starts anyway, apologizes while the
     index is out of step, and answers again once `newsqa index` has rebuilt it, without a
     restart."""
-    from newsqa.bot.components import build_answerer
-    from newsqa.index import build_index
     from test_reliability_index import _chroma_lost_passages, _current
 
+    from newsqa.bot.components import build_answerer
+    from newsqa.index import build_index
     from newsqa.settings import load_settings
 
     settings = load_settings(env_file=None, index_dir=tmp_path / "ix", articles_dir=SAMPLE_DIR)

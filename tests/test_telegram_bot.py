@@ -24,14 +24,14 @@ from typing import Any
 
 import pytest
 from fake_bot_api import BOT_USERNAME, FakeBotApi, check_html
+
+from newsqa import prompts
 from newsqa.bot.answer import Answer, Citation
 from newsqa.bot.retrieve import Retrieval
 from newsqa.bot.telegram import run_telegram
 from newsqa.bot.telegram.app import build_application
 from newsqa.bot.telegram.format import MESSAGE_LIMIT
 from newsqa.bot.telegram.redact import MASK
-
-from newsqa import prompts
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTICLES = ROOT / "data" / "articles"
@@ -47,7 +47,6 @@ pytestmark = pytest.mark.timeout(60)
 def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from newsqa.index import build_index
-
     from newsqa.settings import load_settings
 
     folder = tmp_path_factory.mktemp("telegram") / "index"
@@ -58,7 +57,6 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def answerer(index_dir: Path) -> Any:
     from newsqa.bot.components import build_answerer
-
     from newsqa.settings import load_settings
 
     real = build_answerer(load_settings(index_dir=index_dir, articles_dir=ARTICLES))

@@ -9,6 +9,7 @@ import pytest
 from fake_bot_api import check_html
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from newsqa import prompts
 from newsqa.bot.answer import Answer, Citation
 from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
@@ -202,7 +203,21 @@ def test_telegram_prompts_have_their_placeholders() -> None:
         "tg_timeout": set(),
         "tg_not_admin": set(),
         "tg_reset": set(),
-        "tg_status": {"articles", "passages", "sentences", "model", "built_at", "newest"},
+        "tg_status": {
+            "articles",
+            "passages",
+            "sentences",
+            "model",
+            "built_at",
+            "newest",
+            "refreshed",
+        },
+        "tg_add_limited": {"limit", "minutes"},
+        "tg_add_started": {"count"},
+        "tg_feed_added": {"id", "url"},
+        "tg_feed_removed": {"id", "name"},
+        "tg_follow_indexed": {"added", "updated", "passages"},
+        "tg_follow_not_indexed": {"reason"},
         "tg_reindex_done": {"seconds", "added", "updated", "unchanged", "deleted", "passages"},
         "tg_reindex_failed": {"reason"},
         "tg_source_button": {"n"},
@@ -212,7 +227,7 @@ def test_telegram_prompts_have_their_placeholders() -> None:
     for name, fields in expected.items():
         assert prompts.placeholders(name) == fields, name
     names = [c.command for c in command_list()]
-    assert {"start", "help", "sources", "reset", "status", "ask"} <= set(names)
+    assert {"start", "help", "sources", "reset", "status", "ask", "add", "feeds"} <= set(names)
 
 
 def test_api_urls() -> None:

@@ -28,9 +28,9 @@ import re
 from pathlib import Path
 
 import numpy as np
+
 from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel
 from newsqa.index.sentences import split_spans
-
 from train.reader import DATA, _held_out, _load
 
 _SWAPPABLE = re.compile(r"\b(?:\d[\d,.]*|[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*)\b")

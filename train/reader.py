@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from newsqa.bot.metrics import best_f1
 from newsqa.bot.reader_model import (
     MAX_CONTEXT_TOKENS,

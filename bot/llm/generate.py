@@ -25,8 +25,8 @@ from newsqa.bot.llm.verify import Claim, best_sentence, clean_output, verify
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-    from newsqa.bot.retrieve import Retrieval
 
+    from newsqa.bot.retrieve import Retrieval
     from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

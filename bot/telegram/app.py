@@ -11,12 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from newsqa.bot.llm.generate import secrets_of
-from newsqa.bot.telegram import follow, handlers
-from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
-from newsqa.bot.telegram.redact import redact_logs
-from newsqa.bot.telegram.state import STATE_KEY, BotState, get_state
-from newsqa.index.web.follow import Follower
 from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
@@ -30,11 +24,16 @@ from telegram.ext import (
 )
 
 from newsqa import prompts
+from newsqa.bot.llm.generate import secrets_of
+from newsqa.bot.telegram import follow, handlers
+from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
+from newsqa.bot.telegram.redact import redact_logs
+from newsqa.bot.telegram.state import STATE_KEY, BotState, get_state
+from newsqa.index.web.follow import Follower
 
 if TYPE_CHECKING:
     from newsqa.bot.chain import Answerer
     from newsqa.index import BuildSummary
-
     from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ import logging
 import math
 from typing import Any
 
-from newsqa.bot.telegram.format import esc
-from newsqa.bot.telegram.handlers import Context, reply, reply_prompt
-from newsqa.bot.telegram.state import BotState, get_state
 from telegram import Update
 
 from newsqa import prompts
+from newsqa.bot.telegram.format import esc
+from newsqa.bot.telegram.handlers import Context, reply, reply_prompt
+from newsqa.bot.telegram.state import BotState, get_state
 
 log = logging.getLogger(__name__)
 MAX_LINKS = 5  # per /add message

@@ -44,10 +44,11 @@ def _marked(text: str, offset: int, highlight: tuple[int, int] | None, tag: str 
 
 
 def source_heading(citation: Citation) -> str:
-    """`[n] Title · date · link` for one cited source, as HTML."""
+    """`[n] Title · source · date · link` for one cited source, as HTML."""
     parts = [f"<b>{esc(citation.title or citation.article_id)}</b>"]
-    if citation.published:
-        parts.append(esc(citation.published))
+    if citation.source:
+        parts.append(esc(citation.source))
+    parts.append(esc(citation.published or prompts.load("tg_citation_undated")))
     if citation.url and citation.url.lower().startswith(("http://", "https://")):
         parts.append(f'<a href="{esc(citation.url)}">link</a>')  # never javascript: and co.
     return f"[{citation.n}] " + " · ".join(parts)

@@ -16,18 +16,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import TypeVar
 
-from newsqa.bot.question import QuestionError, clean_question
-from newsqa.bot.telegram.format import (
-    answer_html,
-    covered_names,
-    esc,
-    html_to_text,
-    passage_html,
-    sources_html,
-    split_html,
-)
-from newsqa.bot.telegram.state import BotState, get_state
-from newsqa.index import IndexProblem
 from telegram import (
     Bot,
     Chat,
@@ -45,6 +33,18 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from newsqa import prompts
+from newsqa.bot.question import QuestionError, clean_question
+from newsqa.bot.telegram.format import (
+    answer_html,
+    covered_names,
+    esc,
+    html_to_text,
+    passage_html,
+    sources_html,
+    split_html,
+)
+from newsqa.bot.telegram.state import BotState, get_state
+from newsqa.index import IndexProblem
 
 log = logging.getLogger(__name__)
 Context = ContextTypes.DEFAULT_TYPE

@@ -16,11 +16,11 @@ from newsqa.bot.retrieve import Candidate
 from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
 
 if TYPE_CHECKING:
+    from telegram.ext import CallbackContext
+
     from newsqa.bot.chain import Answerer
     from newsqa.index import BuildSummary
     from newsqa.index.web.follow import Follower
-    from telegram.ext import CallbackContext
-
     from newsqa.settings import Settings
 
 STATE_KEY = "newsqa"

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from newsqa.index.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, fail, format_summary
-
 from newsqa.settings import Settings
 
 _MARK = {

@@ -36,7 +36,6 @@ from newsqa.index.web.page import PageError, WebArticle, canonical_url, extract,
 if TYPE_CHECKING:
     from newsqa.index.build import BuildSummary
     from newsqa.index.duplicates import DuplicateFinder
-
     from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,212 @@
+"""Following the news end to end, on loopback: `newsqa add`, `feeds`, `refresh` against
+the test web server, then questions about what came in, with dates and sources."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, SAMPLE_DIR
+from web_server import WebServer
+
+from newsqa.bot.cli import main
+
+pytestmark = pytest.mark.timeout(300)
+
+QUESTION = "How much will the new Old Harbour Bridge cost?"
+
+
+@pytest.fixture(scope="module")
+def web() -> Iterator[WebServer]:
+    with WebServer.with_fixtures() as server:
+        server.add_page(
+            "/copy/bridge-vote.html",
+            # The same wire story on another site: another byline and boilerplate.
+            (Path(__file__).parent / "data" / "web" / "article.html")
+            .read_bytes()
+            .replace(b"By Marta Lindqvist", b"By Staff and agencies")
+            .replace(b"All rights reserved.", b"Sign up for our newsletter."),
+        )
+        yield server
+
+
+@pytest.fixture
+def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, embedder) -> Path:
+    """An articles folder with the sample, its index, and fetching allowed to loopback."""
+    articles = tmp_path / "articles"
+    shutil.copytree(SAMPLE_DIR, articles)
+    monkeypatch.setenv("NEWSQA_ARTICLES_DIR", str(articles))
+    monkeypatch.setenv("NEWSQA_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("NEWSQA_FETCH_ALLOW_PRIVATE", "1")
+    from newsqa.index import build as index_build
+
+    monkeypatch.setattr(index_build, "Embedder", lambda *a, **k: embedder)
+    assert main(["index", "--quiet"]) == 0
+    return tmp_path
+
+
+def _ask(capsys: pytest.CaptureFixture[str], question: str) -> dict:
+    capsys.readouterr()
+    assert main(["ask", "--json", question]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_add_a_link_then_ask_about_it(web: WebServer, place: Path, capsys) -> None:
+    url = web.url("/article.html?utm_source=share")
+    before = web.requests("/article.html")
+    assert main(["add", url]) == 0
+    out = capsys.readouterr().out
+    assert "added Riverton council approves rebuild of the Old Harbour Bridge (2024-05-13)" in out
+    assert "indexed" in out and "1 added" in out
+    saved = list((place / "articles" / "web").rglob("*.md"))
+    assert len(saved) == 1 and "published: '2024-05-13'" in saved[0].read_text()
+
+    answer = _ask(capsys, QUESTION)
+    assert answer["outcome"] == "answer", answer
+    first = answer["citations"][0]
+    assert "84 million crowns" in first["quote"]
+    assert first["published"] == "2024-05-13" and first["source"] == "The Harbour Times"
+    assert first["article_id"] == saved[0].relative_to(place / "articles").as_posix()
+
+    # The same link again (with other tracking parameters), and a redirect to it: nothing
+    # is fetched or embedded again.
+    assert main(["add", web.url("/article.html?utm_campaign=x")]) == 0
+    again = capsys.readouterr().out
+    assert "already saved" in again and "nothing new" in again
+    assert web.requests("/article.html") == before + 1
+
+
+def test_a_copy_on_another_site_is_one_article(web: WebServer, place: Path, capsys) -> None:
+    assert main(["add", web.url("/article.html")]) == 0
+    assert main(["add", web.url("/copy/bridge-vote.html")]) == 0
+    out = capsys.readouterr().out
+    assert "the same story as Riverton council approves" in out and "another source" in out
+    saved = list((place / "articles" / "web").rglob("*.md"))
+    assert len(saved) == 1  # indexed once
+    assert "/copy/bridge-vote.html" in saved[0].read_text()  # kept as an extra source
+
+
+def test_bad_links_fail_in_one_line_and_change_nothing(
+    web: WebServer, place: Path, capsys
+) -> None:
+    bad = {
+        "/missing": "404 Not Found",
+        "/gone": "410 Gone",
+        "/error": "500 Internal Server Error",
+        "/loop-a": "redirect loop",
+        "/report.pdf": "application/pdf, not a web page",
+        "/paywalled.html": "too little text",
+        "/bomb.html": "larger than",
+    }
+    code = main(["add", *(web.url(path) for path in bad)])
+    err = capsys.readouterr().err
+    assert code == 1  # nothing could be added
+    lines = err.strip().splitlines()
+    assert len(lines) == len(bad), err
+    for line, reason in zip(lines, bad.values(), strict=True):
+        assert line.startswith("! ") and reason in line, line
+    assert "Traceback" not in err
+    assert not (place / "articles" / "web").exists()
+    assert _ask(capsys, "Who represented the US?")["outcome"] == "answer"  # index intact
+
+
+def test_loopback_is_refused_without_the_setting(
+    web: WebServer, place: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.delenv("NEWSQA_FETCH_ALLOW_PRIVATE")
+    before = web.requests("/article.html")
+    assert main(["add", web.url("/article.html")]) == 1
+    assert "refused to connect to a loopback address" in capsys.readouterr().err
+    assert web.requests("/article.html") == before  # not one request reached it
+
+
+def test_feeds_subscribe_refresh_and_304(web: WebServer, place: Path, capsys) -> None:
+    assert main(["feeds", "add", web.url("/feed.rss")]) == 0
+    assert main(["feeds", "add", web.url("/missing")]) == 0
+    assert main(["feeds", "add", web.url("/feed.rss")]) == 2  # already subscribed
+    capsys.readouterr()
+    assert main(["refresh"]) == 0
+    out, err = capsys.readouterr()
+    assert "added Riverton council approves" in out and "1 added" in out
+    assert "too little text" in err  # the paywalled entry, reported
+    assert "404 Not Found" in out  # the failing feed, reported and kept
+    assert main(["refresh"]) == 0  # every feed answers 304 or is backing off
+    out = capsys.readouterr().out
+    assert "unchanged" in out and "nothing new" in out
+    assert main(["feeds", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "The Harbour Times: News" in listing and "failing" in listing
+    assert main(["feeds", "remove", "2"]) == 0 and main(["feeds", "remove", "9"]) == 2
+    assert "no feed 9" in capsys.readouterr().err
+    answer = _ask(capsys, "When is construction of the new bridge expected to begin?")
+    assert answer["citations"] and answer["citations"][0]["published"] == "2024-05-13"
+
+
+def test_cli_process_refuses_in_one_line(web: WebServer, place: Path) -> None:
+    """The real `newsqa` process, without NEWSQA_FETCH_ALLOW_PRIVATE: a loopback link is
+    refused in one line on stderr, exit 1. (Loopback, so that even a broken check sends
+    nothing beyond this machine; the unit tests in test_fetch.py cover metadata and
+    private addresses with a transport that fails on any connection.)"""
+    env = {k: v for k, v in os.environ.items() if k != "NEWSQA_FETCH_ALLOW_PRIVATE"}
+    before = web.requests("/article.html")
+    proc = subprocess.run(
+        [sys.executable, "-m", "newsqa.bot.cli", "add", web.url("/article.html")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "! 127.0.0.1: refused to connect to a loopback address"
+    assert web.requests("/article.html") == before
+
+
+def test_telegram_add_and_feeds(web: WebServer, place: Path, embedder) -> None:
+    """/add from a user (limited per hour), /feed_add and /feeds for admins only, then a
+    question about the added article, its citation dated, through the loopback Bot API."""
+    import html
+
+    from fake_bot_api import FakeBotApi
+    from test_telegram_bot import ADMIN, ANN, TOKEN, bot_starter, replies
+
+    from newsqa import prompts
+    from newsqa.bot.components import build_answerer
+    from newsqa.settings import load_settings
+
+    settings = load_settings()
+    answerer = build_answerer(settings, embedder=embedder)
+    api = FakeBotApi(TOKEN).start()
+    try:
+        with bot_starter(
+            api,
+            answerer,
+            settings.index_dir,
+            settings.articles_dir,
+            telegram_add_per_hour=1,
+            fetch_allow_private=True,
+        ) as start:
+            start()
+            api.send(ANN, f"/add {web.url('/article.html')}")
+            done = html.unescape(replies(api, ANN, 2, timeout=120)[1]["text"])
+            assert "added Riverton council approves" in done and "Index updated" in done
+            api.send(ANN, f"/add {web.url('/gone')}")  # over the hourly limit
+            assert "1 links an hour" in html.unescape(replies(api, ANN, 3)[2]["text"])
+            api.send(ANN, f"/feed_add {web.url('/feed.rss')}")
+            assert html.unescape(replies(api, ANN, 4)[3]["text"]) == prompts.load("tg_not_admin")
+            api.send(ADMIN, f"/feed_add {web.url('/feed.atom')}")
+            assert "Subscribed: feed 1" in html.unescape(replies(api, ADMIN, 1)[0]["text"])
+            api.send(ADMIN, "/feeds")
+            assert "not checked yet" in html.unescape(replies(api, ADMIN, 2)[1]["text"])
+            api.send(ANN, QUESTION)
+            answer = html.unescape(replies(api, ANN, 5, timeout=60)[4]["text"])
+            assert "84 million</b> crowns" in answer and "2024-05-13" in answer
+            assert "The Harbour Times" in answer
+    finally:
+        api.stop()
