@@ -48,6 +48,11 @@ class _State:
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
+    @property
+    def recent(self) -> bool:
+        """The question asks for the latest news ("latest", "now", "yesterday", …)."""
+        return asks_for_recent(self.standalone)
+
 
 class Answerer:
     """Answers questions from the current index; thread-safe, one per process."""
@@ -214,7 +219,7 @@ class Answerer:
             self.settings.candidates_k,
             self.settings.rrf_k,
             state.hint,
-            recent=asks_for_recent(state.standalone),
+            recent=state.recent,
         )
         state.timings["retrieve"] = (time.perf_counter() - began) * 1000
         return state
@@ -224,11 +229,11 @@ class Answerer:
         assert state.snapshot is not None and state.retrieval is not None
         args = (state.standalone, state.retrieval, state.snapshot, self.reader_config)
         try:
-            state.reading = read(*args, self.reader, self.weights)
+            state.reading = read(*args, self.reader, self.weights, recent=state.recent)
         except ReaderModelError as exc:  # said once; the feature score reads from now on
             log.warning("%s; reading with the feature score instead", exc)
             self.reader = None
-            state.reading = read(*args, None, self.weights)
+            state.reading = read(*args, None, self.weights, recent=state.recent)
         state.timings["read"] = (time.perf_counter() - began) * 1000
         return state
 
@@ -260,7 +265,9 @@ class Answerer:
         elif llm is None and reading.quotes:  # the reader's answer, or its closest sentence
             outcome = "unsure" if reading.abstained else "answer"
             articles = snapshot.articles([q[0] for q in reading.quotes])
-            citations = resolve(reading.quotes, articles, reading.support, reading.highlight)
+            citations = resolve(
+                reading.quotes, articles, reading.support, reading.highlight, by_date=True
+            )
             text = answer_text(citations)
             if outcome == "unsure":
                 text = f"{prompts.load('unsure')} {text}"

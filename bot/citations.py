@@ -68,11 +68,15 @@ def resolve(
     articles: Mapping[str, ArticleRecord],
     score: float,
     highlight: tuple[str, int, int] | None = None,
+    by_date: bool = False,
 ) -> list[Citation]:
-    """Number the quotes [1], [2], … one citation each; quotes from several dated
-    articles are put newest first (`newest_first`)."""
+    """Number the quotes [1], [2], … one citation each, in order, or with `by_date`
+    newest article first (`newest_first`): only for quotes whose text is built after
+    numbering, never for an LLM text whose markers already point at its order."""
+    if by_date:
+        quotes = newest_first(quotes, articles)
     citations = []
-    for n, (article_id, start, end) in enumerate(newest_first(quotes, articles), start=1):
+    for n, (article_id, start, end) in enumerate(quotes, start=1):
         mark = None
         if highlight is not None and highlight[0] == article_id:
             mark = (highlight[1], highlight[2])

@@ -70,8 +70,13 @@ def read(
     config: ReaderConfig,
     model: ReaderModel | None,
     weights: Weights | None = None,
+    recent: bool = False,
 ) -> Reading:
-    """Read the retrieved passages for `question`."""
+    """Read the retrieved passages for `question`.
+
+    `recent`: the question asks for the latest news; of the sentences that answer it, the
+    one from the most recently published article gives the answer (the others are still
+    quoted beside it)."""
     kind = question_type(question)
     scored = score_sentences(question, retrieval, snapshot, weights or Weights())
     if not scored:
@@ -86,6 +91,8 @@ def read(
         answer_at, also_at = config.fallback_threshold, 1.1
     choices.sort(key=lambda c: -c.relevance)
     best = choices[0]
+    if recent and best.relevance >= answer_at:
+        best = _newest(choices, answer_at, retrieval)
     if best.relevance >= answer_at:
         outcome: Outcome = "answer"
     elif on_topic:
@@ -103,6 +110,14 @@ def read(
             best, choices, also_at, config.max_citations - 1, reading.quotes
         )
     return reading
+
+
+def _newest(choices: list[Choice], answer_at: float, retrieval: Retrieval) -> Choice:
+    """The answering choice from the most recently published article; among choices of
+    one date, the most relevant (choices come most relevant first)."""
+    dates = {c.article.id: (c.article.published or "")[:10] for c in retrieval.candidates}
+    answering = [c for c in choices if c.relevance >= answer_at]
+    return max(answering, key=lambda c: dates.get(c.scored.sentence.article_id, ""))
 
 
 def _model_choices(question: str, shortlist: list[Scored], model: ReaderModel) -> list[Choice]:
@@ -141,9 +156,9 @@ def _quote(best: Choice, choices: list[Choice], also_at: float, limit: int) -> t
     start, end = s.start, s.end
     if limit > 1:
         text = best.scored.article_text
-        for other in choices[1:]:
+        for other in choices:
             o = other.scored.sentence
-            if o.article_id != s.article_id or other.relevance < also_at:
+            if other is best or o.article_id != s.article_id or other.relevance < also_at:
                 continue
             gap = text[o.end : s.start] if o.end <= s.start else text[s.end : o.start]
             if not gap.strip():  # contiguous: a quote must be one verbatim stretch
@@ -162,9 +177,11 @@ def _other_passages(
     """One quote from each other passage whose best sentence is also relevant."""
     used = {best.scored.sentence.passage_id}
     quotes: list[tuple[str, int, int]] = []
-    for choice in choices[1:]:
+    for choice in choices:  # most relevant first; `best` need not be the first
         if len(quotes) >= limit or choice.relevance < also_at:
             break
+        if choice is best:
+            continue
         s = choice.scored.sentence
         if s.passage_id in used or any(
             a == s.article_id and start < s.end and s.start < end for a, start, end in taken

@@ -1,7 +1,7 @@
 """newsqa's index: articles in, a searchable Chroma + BM25 index out.
 
 The public functions other packages use are re-exported here and imported lazily, so
-`import index` costs nothing.
+`import newsqa.index` costs nothing.
 """
 
 from __future__ import annotations
@@ -42,4 +42,4 @@ __all__ = sorted(_PUBLIC)
 def __getattr__(name: str) -> Any:
     if name in _PUBLIC:
         return getattr(import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'index' has no attribute {name!r}")
+    raise AttributeError(f"module 'newsqa.index' has no attribute {name!r}")

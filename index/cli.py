@@ -1,4 +1,4 @@
-"""`newsqa index` / `python -m index`: build or update the index, with a summary."""
+"""`newsqa index` / `python -m newsqa.index`: build or update the index, with a summary."""
 
 from __future__ import annotations
 
@@ -118,7 +118,7 @@ def format_summary(summary: Any, index_dir: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m index", description="Build or update the newsqa index."
+        prog="python -m newsqa.index", description="Build or update the newsqa index."
     )
     add_global_options(parser)
     add_index_arguments(parser)

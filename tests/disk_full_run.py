@@ -5,7 +5,7 @@
 
 The index lives on an 8 MB tmpfs at WORKDIR/disk. After a first complete build, the disk
 is filled with a file until exactly FREE_BYTES are left, more articles are added, and
-real `python -m index` and `newsqa ask` processes run against the full disk. Nothing is
+real `python -m newsqa.index` and `newsqa ask` processes run against the full disk. Nothing is
 asserted here: one JSON line per case reports what the processes did, and the test
 judges it.
 """
@@ -68,7 +68,7 @@ def main() -> None:
         "NEWSQA_INDEX_DIR": str(index_dir),
         "NEWSQA_ARTICLES_DIR": str(src),
     }
-    first = run("index", "--quiet", env=env)
+    first = run("newsqa.index", "--quiet", env=env)
     used = shutil.disk_usage(disk).used
     print(json.dumps({"case": "first build", **first, "disk_used": used}), flush=True)
     lines = [
@@ -89,7 +89,7 @@ def main() -> None:
     for free in frees:
         before = generations(index_dir)
         fill(disk, free)
-        build = run("index", "--quiet", env=env)
+        build = run("newsqa.index", "--quiet", env=env)
         ask = run("newsqa.bot.cli", "ask", QUESTION, env=env)
         after = generations(index_dir)
         (disk / "filler").unlink()
@@ -107,7 +107,7 @@ def main() -> None:
             ),
             flush=True,
         )
-    again = run("index", "--quiet", env=env)
+    again = run("newsqa.index", "--quiet", env=env)
     ask = run("newsqa.bot.cli", "ask", QUESTION, env=env)
     used = shutil.disk_usage(disk).used
     print(json.dumps({"case": "disk freed", "build": again, "ask": ask, "disk_used": used}))

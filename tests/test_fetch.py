@@ -208,6 +208,9 @@ def test_metadata_and_multicast_stay_refused_when_private_is_allowed(
         ("::ffff:127.0.0.1", True),
         ("2002:0a00:0005::1", True),  # 6to4 around 10.0.0.5
         ("64:ff9b::a9fe:a9fe", True),  # NAT64 around 169.254.169.254
+        ("64:ff9b:1::a00:5", True),  # local-use NAT64 around 10.0.0.5
+        ("::7f00:1", True),  # deprecated IPv4-compatible form of 127.0.0.1
+        ("::a9fe:a9fe", True),  # ... and of 169.254.169.254
         ("fc00::1", True),
     ],
 )
@@ -570,3 +573,20 @@ def test_thread_safe_shared_fetcher(server: WebServer) -> None:
         for t in threads:
             t.join(timeout=20)
     assert errors == []
+
+
+@pytest.mark.parametrize("cut", [1, 10, 500])
+def test_gzip_members_split_across_network_chunks(cut: int) -> None:
+    """A second gzip member that starts in a later chunk is read, not dropped; padding
+    and junk after the last member are ignored."""
+    import gzip
+
+    from newsqa.index.web.fetch import _Inflater
+
+    one, two = gzip.compress(b"first " * 500), gzip.compress(b"second" * 50)
+    body = one + two + b"\x00\x00"
+    chunks = [body[i : i + cut] for i in range(0, len(body), cut)]
+    inflater = _Inflater("gzip", "example.com")
+    assert b"".join(p for c in chunks for p in inflater.feed(c)) == b"first " * 500 + b"second" * 50
+    junk = _Inflater("gzip", "example.com")
+    assert b"".join(p for c in (one, b"<html>junk") for p in junk.feed(c)) == b"first " * 500

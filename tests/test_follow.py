@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,3 +211,109 @@ def test_telegram_add_and_feeds(web: WebServer, place: Path, embedder) -> None:
             assert "The Harbour Times" in answer
     finally:
         api.stop()
+
+
+def test_telegram_refreshes_feeds_on_a_timer(web: WebServer, place: Path, embedder) -> None:
+    """NEWSQA_REFRESH_MINUTES: the JobQueue refreshes the feeds by itself, and the new
+    article can be asked about without anyone running a command."""
+    import html
+
+    from fake_bot_api import FakeBotApi
+    from test_telegram_bot import ANN, TOKEN, bot_starter, replies
+
+    from newsqa.bot.components import build_answerer
+    from newsqa.index.web.follow import feed_store
+    from newsqa.settings import load_settings
+
+    settings = load_settings()
+    with feed_store(settings) as store:
+        store.add(web.url("/feed.atom"))
+    answerer = build_answerer(settings, embedder=embedder)
+    saved = place / "articles" / "web"
+    api = FakeBotApi(TOKEN).start()
+    try:
+        with bot_starter(
+            api,
+            answerer,
+            settings.index_dir,
+            settings.articles_dir,
+            refresh_minutes=0.01,
+            fetch_allow_private=True,
+        ) as start:
+            start()
+            deadline = time.monotonic() + 120
+            while not list(saved.rglob("*.md")) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert list(saved.rglob("*.md")), "the timed refresh never saved the article"
+            with feed_store(settings) as store:
+                assert store.list()[0].last_checked is not None
+            # The index is updated right after the file is written: ask until it answers.
+            for attempt in range(1, 30):
+                api.send(ANN, QUESTION)
+                reply = html.unescape(replies(api, ANN, attempt, timeout=60)[-1]["text"])
+                if "84 million</b> crowns" in reply:
+                    break
+                time.sleep(0.5)
+            assert "84 million</b> crowns" in reply and "2024-05-13" in reply
+    finally:
+        api.stop()
+
+
+LATER_PAGE = """<html><head><title>Lighthouse keeper retires after forty years</title>
+<meta property="article:published_time" content="2024-05-20T06:00:00Z"></head>
+<body><article><h1>Lighthouse keeper retires after forty years</h1>
+<p>Arne Dahl switched off the lamp of the Skerry Point lighthouse for the last time on
+Sunday, ending a career that began when the light still ran on paraffin.</p>
+<p>The lighthouse was automated in 1998, but Dahl stayed on as its caretaker, painting
+the tower every third summer and logging the weather four times a day.</p>
+<p>The coastal administration said the building would be offered to the municipality,
+which plans to open a small museum about the fishing fleet in the keeper's cottage.</p>
+</article></body></html>"""
+
+
+def test_a_feed_entry_that_failed_for_now_comes_back(web: WebServer, place: Path, capsys) -> None:
+    """A page that answers 503 is tried again at the next refresh, even though the feed
+    itself then answers 304 to a conditional request; a 404 entry is not."""
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Later feed</title>'
+        "<item><title>Keeper</title><link>{base_url}/later.html</link><guid>k1</guid></item>"
+        "<item><title>Gone</title><link>{base_url}/missing</link><guid>k2</guid></item>"
+        "</channel></rss>"
+    )
+    web.add_page("/later.rss", feed, content_type="application/rss+xml", etag='"later-1"')
+    web.add_error("/later.html", 503)
+    assert main(["feeds", "add", web.url("/later.rss")]) == 0
+    assert main(["refresh"]) == 0
+    err = capsys.readouterr().err
+    assert "503 Service Unavailable" in err and "404 Not Found" in err
+    web.add_page("/later.html", LATER_PAGE)
+    missing = web.requests("/missing")
+    assert main(["refresh"]) == 0
+    out = capsys.readouterr().out
+    assert "added Lighthouse keeper retires after forty years (2024-05-20)" in out
+    assert web.requests("/missing") == missing  # a permanent failure is not retried
+    assert main(["refresh"]) == 0  # and now the feed may answer 304
+    assert "nothing new" in capsys.readouterr().out
+
+
+def test_saved_articles_reach_the_index_even_after_a_failed_build(
+    web: WebServer, place: Path, monkeypatch, capsys
+) -> None:
+    """A build that fails after articles were saved is made up for by the next run, even
+    when that run has nothing new of its own."""
+    from newsqa.index import build as index_build
+    from newsqa.index.errors import BuildLockedError
+
+    real = index_build.build_index
+
+    def locked(*args, **kwargs):
+        raise BuildLockedError("another build is running on this index")
+
+    monkeypatch.setattr(index_build, "build_index", locked)
+    assert main(["add", web.url("/article.html")]) == 1
+    assert "the articles are saved, but the index was not updated" in capsys.readouterr().err
+    monkeypatch.setattr(index_build, "build_index", real)
+    assert main(["add", web.url("/article.html")]) == 0  # already saved; builds the rest
+    out = capsys.readouterr().out
+    assert "already saved" in out and "1 added" in out
+    assert "84 million crowns" in _ask(capsys, QUESTION)["citations"][0]["quote"]

@@ -318,3 +318,27 @@ def test_fetch_extract_save_end_to_end(server: WebServer, tmp_path: Path) -> Non
     loaded = {a.id: a for a in load_articles([tmp_path]).articles}
     assert loaded["web/127.0.0.1/article.md"].text == article.text
     assert "пешеходный мост" in loaded["web/127.0.0.1/cp1251-meta.md"].text
+
+
+@pytest.mark.parametrize(
+    ("canonical", "fetched", "kept"),
+    [
+        ("https://www.example.com/news/a", "https://example.com/news/a?utm_source=x", "canon"),
+        ("/news/a", "https://example.com/news/a?ref=rss", "canon"),
+        # Another host may not be claimed, above all on shared hosting.
+        ("https://victim.github.io/news/story", "https://evil.github.io/p", "fetched"),
+        ("https://victim.substack.com/p/story", "https://evil.substack.com/p/x", "fetched"),
+        ("javascript:alert(1)", "https://example.com/a", "fetched"),
+    ],
+)
+def test_a_canonical_url_counts_only_on_the_same_host(
+    canonical: str, fetched: str, kept: str
+) -> None:
+    from newsqa.index.web.page import _choose_url
+
+    chosen = _choose_url(canonical, fetched)
+    if kept == "canon":
+        assert chosen == "https://www.example.com/news/a" or chosen.endswith("/news/a")
+        assert "utm_" not in chosen and "ref=" not in chosen
+    else:
+        assert chosen == canonical_url(fetched)

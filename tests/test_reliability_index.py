@@ -1,4 +1,4 @@
-"""Index faults: `python -m index` SIGKILLed again and again on a growing corpus, damaged
+"""Index faults: `python -m newsqa.index` SIGKILLed again and again on a growing corpus, damaged
 index files, and a full disk. The previous index keeps answering; the damage is either
 repaired or reported in one line that names the fix; nothing hangs or prints a traceback."""
 
@@ -88,7 +88,7 @@ def test_sigkill_again_and_again_on_a_growing_corpus(tmp_path: Path, embedder) -
             [
                 sys.executable,
                 "-m",
-                "index",
+                "newsqa.index",
                 "--quiet",
                 "--source",
                 str(src),
@@ -279,7 +279,7 @@ def _unshare() -> list[str] | None:
 
 def test_real_full_disk_keeps_the_old_index_answering(tmp_path: Path) -> None:
     """The index on an 8 MB tmpfs, filled up until 0 B to 2 MB are left, then real
-    `python -m index` and `newsqa ask` processes (tests/disk_full_run.py)."""
+    `python -m newsqa.index` and `newsqa ask` processes (tests/disk_full_run.py)."""
     command = _unshare()
     if command is None:
         pytest.skip("cannot mount a tmpfs here (unshare --user --mount refused)")

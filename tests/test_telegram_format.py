@@ -215,7 +215,7 @@ def test_telegram_prompts_have_their_placeholders() -> None:
         "tg_add_limited": {"limit", "minutes"},
         "tg_add_started": {"count"},
         "tg_feed_added": {"id", "url"},
-        "tg_feed_removed": {"id", "name"},
+        "tg_feed_removed": {"id", "title"},
         "tg_follow_indexed": {"added", "updated", "passages"},
         "tg_follow_not_indexed": {"reason"},
         "tg_reindex_done": {"seconds", "added", "updated", "unchanged", "deleted", "passages"},
@@ -236,3 +236,18 @@ def test_api_urls() -> None:
         "http://localhost:8081/bot",
         "http://localhost:8081/file/bot",
     )
+
+
+def test_rate_limiter_takes_several_uses_at_once_or_none() -> None:
+    """/add of 3 links with 2 uses left records nothing (the refused request cost
+    nothing), says when 3 will fit, and a request larger than the limit never fits."""
+    now = [0.0]
+    limiter = RateLimiter(4, window_s=3600.0, clock=lambda: now[0])
+    assert limiter.take(7, 2) == 0.0
+    now[0] = 600.0
+    assert limiter.take(7, 3) == pytest.approx(3000.0)  # both old uses must expire first
+    assert limiter.take(7, 2) == 0.0  # the refused take recorded nothing
+    assert limiter.take(7, 1) > 0
+    assert limiter.take(8, 5) == float("inf")
+    now[0] = 3600.0
+    assert limiter.take(7, 2) == 0.0  # the first two expired

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict, deque
@@ -80,6 +81,26 @@ class RateLimiter:
                 return max(0.1, self.window_s - (now - hits[0]))
             hits.append(now)
             self._warned.discard(user_id)
+            while len(self._hits) > self.max_users:
+                old, _ = self._hits.popitem(last=False)
+                self._warned.discard(old)
+            return 0.0
+
+    def take(self, user_id: int, count: int) -> float:
+        """Record `count` uses at once, or none: 0.0 when they fit in the window, else the
+        seconds until they would (never fitting when `count` exceeds the limit: inf)."""
+        if count > self.per_minute:
+            return math.inf
+        now = self.clock()
+        with self._lock:
+            hits = self._hits.setdefault(user_id, deque())
+            self._hits.move_to_end(user_id)
+            while hits and now - hits[0] >= self.window_s:
+                hits.popleft()
+            over = len(hits) + count - self.per_minute
+            if over > 0:  # the `over` oldest uses must leave the window first
+                return max(0.1, self.window_s - (now - hits[over - 1]))
+            hits.extend([now] * count)
             while len(self._hits) > self.max_users:
                 old, _ = self._hits.popitem(last=False)
                 self._warned.discard(old)

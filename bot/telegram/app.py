@@ -92,6 +92,7 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
 async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
     state = get_state(application)
     state.executor.shutdown(wait=False, cancel_futures=True)
+    state.follow.close()
     for undo in state.undo:
         undo()
 

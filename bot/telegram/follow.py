@@ -60,20 +60,20 @@ async def add(update: Update, context: Context) -> None:
     if len(urls) > MAX_LINKS:
         await reply_prompt(update, "tg_add_too_many", limit=MAX_LINKS)
         return
-    user = update.effective_user
-    if not _is_admin(state, update) and user is not None:
-        wait = max(state.add_limiter.check(user.id) for _ in urls)
-        if wait:
-            await reply_prompt(
-                update,
-                "tg_add_limited",
-                limit=state.add_limiter.per_minute,
-                minutes=math.ceil(wait / 60),
-            )
-            return
-    if state.reindexing.locked():
+    if state.reindexing.locked():  # before the limit: a busy bot costs the user nothing
         await reply_prompt(update, "tg_reindex_busy")
         return
+    user = update.effective_user
+    if not _is_admin(state, update) and user is not None:
+        wait = state.add_limiter.take(user.id, len(urls))
+        if wait:
+            limit = state.add_limiter.per_minute  # per hour here: its window is an hour
+            if math.isinf(wait):
+                await reply_prompt(update, "tg_add_too_many", limit=min(limit, MAX_LINKS))
+            else:
+                minutes = math.ceil(wait / 60)
+                await reply_prompt(update, "tg_add_limited", limit=limit, minutes=minutes)
+            return
     async with state.reindexing:
         await reply_prompt(update, "tg_add_started", count=len(urls))
         report = await asyncio.to_thread(state.follow.add, urls)
@@ -82,11 +82,17 @@ async def add(update: Update, context: Context) -> None:
 
 async def feeds(update: Update, context: Context) -> None:
     """/feeds: the subscriptions, each with its state."""
+    from newsqa.index.web.feeds import FeedError
+
     state = get_state(context)
     if not _is_admin(state, update):
         await reply_prompt(update, "tg_not_admin")
         return
-    listed = await asyncio.to_thread(state.follow.feeds)
+    try:
+        listed = await asyncio.to_thread(state.follow.feeds)
+    except FeedError as exc:
+        await reply(update, esc(str(exc)))
+        return
     if not listed:
         await reply_prompt(update, "tg_feeds_none")
         return
@@ -129,7 +135,7 @@ async def feed_remove(update: Update, context: Context) -> None:
     except FeedError as exc:
         await reply(update, esc(str(exc)))
         return
-    await reply_prompt(update, "tg_feed_removed", id=feed.id, name=feed.name)
+    await reply_prompt(update, "tg_feed_removed", id=feed.id, title=feed.name)
 
 
 async def refresh_job(context: Context) -> None:
@@ -144,6 +150,10 @@ async def refresh_job(context: Context) -> None:
         except Exception:
             log.exception("feed refresh failed")
             return
+    if report.build_error is not None:
+        log.error(
+            "feed refresh saved articles but could not update the index: %s", report.build_error
+        )
     failed = report.feeds.failed if report.feeds is not None else []
     log.info(
         "feeds refreshed: %d new article(s), %d feed(s) failing, %.1f s",

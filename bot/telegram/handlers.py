@@ -281,7 +281,11 @@ async def status(update: Update, context: Context) -> None:
     """/status: index size, embedding model, last build."""
     state = get_state(context)
     current = await asyncio.to_thread(lambda: state.answerer.index.status())
-    refreshed = await asyncio.to_thread(state.follow.last_refresh)
+    try:
+        refreshed = await asyncio.to_thread(state.follow.last_refresh)
+    except Exception:  # the feed list cannot be read: /status still answers
+        log.warning("cannot read the feed list", exc_info=True)
+        refreshed = None
     await reply_prompt(
         update,
         "tg_status",

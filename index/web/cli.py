@@ -101,14 +101,18 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch every feed, add the new entries' articles, update the index once."""
+    from newsqa.index.web.feeds import FeedError
     from newsqa.index.web.follow import Follower, feed_store
 
-    with feed_store(settings) as store:
-        if not store.list():
-            print("no feeds yet: add one with `newsqa feeds add URL`")
-            return EXIT_OK
-    with Follower(settings) as follower:
-        report = follower.refresh(force=args.force)
+    try:
+        with feed_store(settings) as store:
+            if not store.list():
+                print("no feeds yet: add one with `newsqa feeds add URL`")
+                return EXIT_OK
+        with Follower(settings) as follower:
+            report = follower.refresh(force=args.force)
+    except FeedError as exc:  # e.g. a feed list written by a newer newsqa
+        return fail(str(exc), EXIT_FAILED)
     return _print_report(report, settings)
 
 

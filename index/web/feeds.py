@@ -386,6 +386,14 @@ class FeedStore:
                 (etag, last_modified, stamp, stamp, new, title or None, feed_id),
             )
 
+    def forget_validators(self, feed_id: int) -> None:
+        """Make the next request for this feed a full one (no If-None-Match or
+        If-Modified-Since): some of its entries were not taken and must be seen again."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE feeds SET etag = NULL, last_modified = NULL WHERE id = ?", (feed_id,)
+            )
+
     def record_failure(
         self,
         feed_id: int,
@@ -807,14 +815,18 @@ def _record(
     # Newest first (stable: undated entries keep feed order, after dated ones).
     candidates = sorted(parsed.entries, key=lambda e: e.published or "", reverse=True)
     seen = store.seen(feed.id, [entry.key for entry in candidates])
-    new = [
+    unseen = [
         dataclasses.replace(entry, feed_id=feed.id) for entry in candidates if entry.key not in seen
-    ][: max(0, max_entries)]
+    ]
+    new = unseen[: max(0, max_entries)]
+    # Entries left for a later refresh must come back then: without validators the next
+    # request is a full one, not a 304 that would hide them until the feed changes.
+    held_back = len(unseen) > len(new)
     store.record_success(
         feed.id,
         now=when,
-        etag=etag,
-        last_modified=last_modified,
+        etag=None if held_back else etag,
+        last_modified=None if held_back else last_modified,
         title=parsed.title,
         new=len(new),
     )

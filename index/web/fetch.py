@@ -26,6 +26,7 @@ import re
 import socket
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
@@ -85,7 +86,10 @@ METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
 )
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64 (well-known and
+# local-use) and the deprecated IPv4-compatible ::/96 (refused outright).
+_NAT64_ALL = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _REDIRECTS = (301, 302, 303, 307, 308)
 _PIECE = 64 * 1024  # the largest decompressed piece held beyond max_bytes
 
@@ -94,17 +98,20 @@ class FetchError(Exception):
     """A fetch that failed; `str(exc)` is a one-line, user-facing message such as
     "example.com: 404 Not Found", `kind` one of `KINDS`, `url` the URL asked for."""
 
-    def __init__(self, message: str, *, kind: str, url: str = "") -> None:
+    def __init__(
+        self, message: str, *, kind: str, url: str = "", status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.url = url
+        self.status = status  # the HTTP status, for kind "status"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_error, (str(self), self.kind, self.url))
+        return (_rebuild_error, (str(self), self.kind, self.url, self.status))
 
 
-def _rebuild_error(message: str, kind: str, url: str) -> FetchError:
-    return FetchError(message, kind=kind, url=url)
+def _rebuild_error(message: str, kind: str, url: str, status: int | None = None) -> FetchError:
+    return FetchError(message, kind=kind, url=url, status=status)
 
 
 @dataclass(frozen=True)
@@ -147,7 +154,7 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
         found.append(ip.sixtofour)
     if ip.teredo is not None:
         found.extend(ip.teredo)
-    if ip in _NAT64:
+    if any(ip in net for net in _NAT64_ALL):
         found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
     return found
 
@@ -163,6 +170,8 @@ def address_refusal(
             reason = address_refusal(inner, allow_private=allow_private)
             if reason:
                 return reason
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _IPV4_COMPATIBLE and int(ip) > 1:
+        return "a deprecated IPv4-compatible address"  # ::a.b.c.d, e.g. ::7f00:1
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if ip.is_multicast:
@@ -320,39 +329,49 @@ class SafeTransport(httpx.HTTPTransport):
 
 
 class _Inflater:
-    """Decompresses gzip/deflate in pieces of at most `_PIECE` bytes."""
+    """Decompresses gzip/deflate in pieces of at most `_PIECE` bytes. A gzip body may hold
+    several members, and the next one may start in a later network chunk; bytes after the
+    last member that do not start a new one (padding, junk) are ignored, as browsers do."""
 
     def __init__(self, encoding: str, where: str) -> None:
         self._where = where
         self._gzip = encoding in ("gzip", "x-gzip")
         self._wbits = 31 if self._gzip else 15
         self._obj = zlib.decompressobj(self._wbits)
-        self._started = False
+        self._started = False  # the current member has produced or consumed input
+        self._any = False  # some member has started
         self._done = False
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         while data and not self._done:
+            if not self._started and self._any:
+                data = data.lstrip(b"\x00")  # padding between or after gzip members
+                if not data:
+                    return
             try:
                 out = self._obj.decompress(data, _PIECE)
             except zlib.error:
-                if not self._started and self._wbits == 15:  # "deflate" sent raw
+                if not self._any and self._wbits == 15:  # "deflate" sent raw
                     self._wbits = -15
                     self._obj = zlib.decompressobj(-15)
                     continue
+                if not self._started and self._any:  # junk after the last member
+                    self._done = True
+                    return
                 raise FetchError(
                     f"{self._where}: the compressed body is corrupt", kind="protocol"
                 ) from None
-            self._started = True
+            self._started = self._any = True
             if out:
                 yield out
             if self._obj.eof:
-                rest = self._obj.unused_data
-                if self._gzip and rest.lstrip(b"\x00"):  # another gzip member
-                    self._obj = zlib.decompressobj(31)
-                    data = rest
-                    continue
-                self._done = True
-                return
+                data = self._obj.unused_data
+                if not self._gzip:
+                    self._done = True
+                    return
+                self._obj = zlib.decompressobj(31)  # another member may follow
+                self._started = False
+                continue
             data = self._obj.unconsumed_tail
             while not data and len(out) == _PIECE:  # output still pending inside zlib
                 out = self._obj.decompress(b"", _PIECE)
@@ -481,7 +500,11 @@ class Fetcher:
             timeout=timeout,
             headers={"User-Agent": policy.user_agent, "Accept-Encoding": "gzip, deflate"},
         )
-        self._hosts: dict[str, threading.BoundedSemaphore] = {}
+        # One slot set per host while someone holds or waits for it: a host no request uses
+        # any more drops out, so the map does not grow with every host ever fetched.
+        self._hosts: weakref.WeakValueDictionary[str, threading.BoundedSemaphore] = (
+            weakref.WeakValueDictionary()
+        )
         self._lock = threading.Lock()
 
     def __enter__(self) -> Fetcher:
@@ -594,7 +617,7 @@ class Fetcher:
                     reason = HTTPStatus(status).phrase
                 except ValueError:
                     reason = "error"
-            raise FetchError(f"{where}: {status} {reason}", kind="status")
+            raise FetchError(f"{where}: {status} {reason}", kind="status", status=status)
         declared, _ = _content_type(response.headers.get("content-type"))
         if declared and declared not in accept:
             raise FetchError(

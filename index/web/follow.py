@@ -16,22 +16,28 @@ single source of truth. A link that fails is reported in one line and changes no
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from newsqa.index.web.feeds import Feed, FeedEntry, FeedsReport, FeedStore, refresh_feeds
 from newsqa.index.web.fetch import HTML_TYPES, Fetcher, FetchError, FetchPolicy
 from newsqa.index.web.links import LinkRegistry, SavedArticle
-from newsqa.index.web.page import PageError, WebArticle, canonical_url, extract, save
+from newsqa.index.web.page import (
+    PageError,
+    WebArticle,
+    add_source,
+    canonical_url,
+    extract,
+    save,
+)
 
 if TYPE_CHECKING:
     from newsqa.index.build import BuildSummary
@@ -42,9 +48,14 @@ log = logging.getLogger(__name__)
 
 FEEDS_FILE = "feeds.sqlite"
 LINKS_FILE = "links.sqlite"
+# Written when an article file is saved, removed when the index has been updated: saved
+# articles whose build failed or never ran get indexed by the next add or refresh.
+PENDING_FILE = ".follow-pending"
 # Failures worth trying again at the next refresh; any other failure of a feed entry's
-# page (404, not a page, too little text) is permanent and the entry is not fetched again.
-_TRANSIENT = frozenset({"dns", "connect", "timeout", "protocol"})
+# page (404, not a page, too little text, a corrupt body) is permanent and the entry is
+# not fetched again.
+_TRANSIENT = frozenset({"dns", "connect", "timeout"})
+_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 Outcome = Literal["added", "updated", "unchanged", "known", "duplicate", "failed"]
 
@@ -117,13 +128,18 @@ class Follower:
         self.fetcher = fetcher or Fetcher(fetch_policy(settings))
         self._owns_fetcher = fetcher is None
         self._build = build
-        self.links = LinkRegistry(settings.index_dir / LINKS_FILE)
         self._finder: DuplicateFinder | None = None
+
+    @cached_property
+    def links(self) -> LinkRegistry:
+        """The link registry, opened on first use (a bot starts without writing anything)."""
+        return LinkRegistry(self.settings.index_dir / LINKS_FILE)
 
     def close(self) -> None:
         if self._owns_fetcher:
             self.fetcher.close()
-        self.links.close()
+        if "links" in self.__dict__:
+            self.links.close()
 
     def __enter__(self) -> Follower:
         return self
@@ -153,13 +169,24 @@ class Follower:
                 force=force,
             )
             entries = feeds.new_entries
-            results = self._take([(entry.link, entry) for entry in entries])
+            try:
+                results = self._take([(entry.link, entry) for entry in entries])
+            except BaseException:
+                # Nothing was marked seen: make sure the next refresh sees the entries again.
+                for feed_id in {entry.feed_id for entry in entries if entry.feed_id}:
+                    store.forget_validators(feed_id)
+                raise
             done: dict[int, list[FeedEntry]] = {}
+            retry: set[int] = set()
             for entry, result in zip(entries, results, strict=True):
-                if not (result.outcome == "failed" and result.transient):
+                if result.outcome == "failed" and result.transient:
+                    retry.add(entry.feed_id or 0)
+                else:
                     done.setdefault(entry.feed_id or 0, []).append(entry)
             for feed_id, finished in done.items():
                 store.mark_seen(feed_id, finished)
+            for feed_id in retry:  # the feed may answer 304 next time: ask for all of it
+                store.forget_validators(feed_id)
         report = FollowReport(links=results, feeds=feeds)
         if update_index:
             self._update_index(report)
@@ -188,20 +215,22 @@ class Follower:
     def _take(self, items: list[tuple[str, FeedEntry | None]]) -> list[LinkResult]:
         """Fetch the unknown links in parallel, then save them one at a time, in order."""
         todo: dict[int, str] = {}
+        keys: set[str] = set()
         results: dict[int, LinkResult] = {}
         for i, (url, _) in enumerate(items):
             try:
                 key = canonical_url(url)
-            except Exception:
+            except Exception:  # an unparsable URL is bad input, said in one line
                 results[i] = LinkResult(url, "failed", f"{url}: not a web address")
                 continue
             known = self.links.lookup(key) or self.links.lookup(url)
-            if known is not None:
+            if known is not None and (self.settings.articles_dir / known.path).is_file():
                 results[i] = self._known(url, known)
-            elif key in todo.values():
+            elif key in keys:
                 results[i] = LinkResult(url, "known", f"{url}: listed twice; fetched once")
-            else:
+            else:  # new, or saved once but its file is gone: fetch it (again)
                 todo[i] = url
+                keys.add(key)
         fetched: dict[int, WebArticle | LinkResult] = {}
         if todo:
             workers = min(self.settings.fetch_workers, len(todo))
@@ -246,7 +275,8 @@ class Follower:
         aliases = [url, article.fetched_url]
         text_hash = _text_hash(article.text)
         saved = self.links.lookup(article.url)
-        if saved is not None and saved.text_hash == text_hash:
+        present = saved is not None and (self.settings.articles_dir / saved.path).is_file()
+        if saved is not None and present and saved.text_hash == text_hash:
             self.links.save(saved, aliases)  # remember the new way in
             return self._known(url, saved)
         finder = self.finder()
@@ -254,7 +284,9 @@ class Follower:
             duplicate = finder.find(article.text)
             if duplicate is not None:
                 return self._copy(url, article, duplicate.article_id, duplicate.similarity)
-        path = save(self.settings.articles_dir, article)
+        copies = [copy for copy, _ in self.links.copies(article.url)] if saved else []
+        self._pending().touch()
+        path = save(self.settings.articles_dir, article, extra_sources=copies)
         relative = path.relative_to(self.settings.articles_dir).as_posix()
         signature = finder.signature(article.text)
         record = SavedArticle(
@@ -267,10 +299,8 @@ class Follower:
             article.source,
         )
         self.links.save(record, aliases)
-        with contextlib.suppress(KeyError):
-            finder.remove(article.url)
-        finder.add_signature(article.url, signature)
-        outcome: Outcome = "updated" if saved is not None else "added"
+        finder.add_signature(article.url, signature)  # replaces an older signature
+        outcome: Outcome = "updated" if present else "added"
         dated = f" ({article.published})" if article.published else " (no date on the page)"
         return LinkResult(
             url,
@@ -286,7 +316,7 @@ class Follower:
         self.links.add_copy(of, [url, article.fetched_url, article.url], article.source)
         saved = self.links.lookup(of)
         assert saved is not None
-        _add_source(self.settings.articles_dir / saved.path, article.url)
+        add_source(self.settings.articles_dir / saved.path, article.url)
         return LinkResult(
             url,
             "duplicate",
@@ -309,8 +339,15 @@ class Follower:
             self._finder = finder
         return self._finder
 
+    def _pending(self) -> Path:
+        self.settings.index_dir.mkdir(parents=True, exist_ok=True)
+        return self.settings.index_dir / PENDING_FILE
+
     def _update_index(self, report: FollowReport) -> None:
-        if not report.changed:
+        """Build once if this run saved something, or an earlier run saved articles that
+        never reached the index (its build failed or never ran)."""
+        pending = self._pending()
+        if not report.changed and not pending.exists():
             return
         from newsqa.index.errors import IndexProblem
 
@@ -318,6 +355,8 @@ class Follower:
             report.build = self._build() if self._build else _default_build(self.settings)
         except IndexProblem as exc:
             report.build_error = str(exc)
+            return
+        pending.unlink(missing_ok=True)
 
 
 def _default_build(settings: Settings) -> BuildSummary:
@@ -328,45 +367,10 @@ def _default_build(settings: Settings) -> BuildSummary:
 
 def _transient(exc: FetchError) -> bool:
     """A timeout, a refused connection, 429 or a 5xx may go away; a 404 will not."""
-    if exc.kind in _TRANSIENT:
-        return True
-    status = re.search(r": (\d{3}) ", str(exc))
-    return (
-        exc.kind == "status"
-        and status is not None
-        and (status[1] == "429" or status[1].startswith("5"))
-    )
+    return exc.kind in _TRANSIENT or (exc.kind == "status" and exc.status in _TRANSIENT_STATUS)
 
 
 def _with(article: WebArticle, **changes: object) -> WebArticle:
     import dataclasses
 
     return dataclasses.replace(article, **changes)  # type: ignore[arg-type]
-
-
-def _add_source(path: Path, url: str) -> None:
-    """Add `url` to the `sources` list in an article file's front matter. The loader does
-    not read `sources`, so the article's content hash, and its index entry, stay as they
-    are."""
-    import os
-    import tempfile
-
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError:
-        return
-    if not text.startswith("---\n") or (end := text.find("\n---", 4)) < 0:
-        return
-    meta = yaml.safe_load(text[4:end]) or {}
-    sources = list(meta.get("sources") or [])
-    if url in sources or url == meta.get("url"):
-        return
-    meta["sources"] = [*sources, url]
-    front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1_000_000)
-    content = f"---\n{front}---{text[end + 4 :]}"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-        handle.write(content)
-    os.replace(tmp, path)

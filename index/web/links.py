@@ -50,52 +50,59 @@ class SavedArticle:
 
 
 class LinkRegistry:
-    """The registry file; one connection per thread, short transactions, busy timeout, so
-    several processes on shared storage can use it at once."""
+    """The registry file: one connection shared by the threads of a process under a lock,
+    short transactions and a busy timeout, so several processes on shared storage can use
+    it at once."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
+        self._lock = threading.RLock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db().executescript(SCHEMA)  # idempotent; executescript commits by itself
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            path, timeout=15.0, isolation_level=None, check_same_thread=False
+        )
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        self._conn.executescript(SCHEMA)  # idempotent; executescript commits by itself
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=15.0, isolation_level=None)
-            db.execute("PRAGMA foreign_keys=ON")
-            self._local.db = db
-        return db
+        if self._conn is None:
+            raise RuntimeError("the link registry is closed")
+        return self._conn
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def _tx(self) -> _Transaction:
-        return _Transaction(self._db())
+        return _Transaction(self._db(), self._lock)
 
     def lookup(self, url: str) -> SavedArticle | None:
         """The saved article that `url` is, or leads to (as canonical URL or alias)."""
-        row = (
-            self._db()
-            .execute(
-                "SELECT a.url, a.path, a.text_hash, a.signature, a.title, a.published, a.source "
-                "FROM articles a WHERE a.url = ? UNION ALL "
-                "SELECT a.url, a.path, a.text_hash, a.signature, a.title, a.published, a.source "
-                "FROM aliases l JOIN articles a ON a.url = l.canonical WHERE l.url = ? LIMIT 1",
-                (url, url),
+        columns = "a.url, a.path, a.text_hash, a.signature, a.title, a.published, a.source"
+        with self._lock:
+            row = (
+                self._db()
+                .execute(
+                    f"SELECT {columns} FROM articles a WHERE a.url = ? UNION ALL "
+                    f"SELECT {columns} FROM aliases l JOIN articles a ON a.url = l.canonical "
+                    "WHERE l.url = ? LIMIT 1",
+                    (url, url),
+                )
+                .fetchone()
             )
-            .fetchone()
-        )
         return SavedArticle(*row) if row else None
 
     def signatures(self) -> Iterator[tuple[str, bytes]]:
         """(canonical URL, signature) of every saved article."""
-        yield from self._db().execute(
-            "SELECT url, signature FROM articles WHERE signature IS NOT NULL"
-        )
+        with self._lock:
+            rows = (
+                self._db()
+                .execute("SELECT url, signature FROM articles WHERE signature IS NOT NULL")
+                .fetchall()
+            )
+        yield from rows
 
     def save(self, article: SavedArticle, aliases: list[str]) -> None:
         now = time.time()
@@ -136,24 +143,34 @@ class LinkRegistry:
 
     def copies(self, canonical: str) -> list[tuple[str, str | None]]:
         """(URL, source) of every republished copy of an article."""
-        return list(
-            self._db().execute(
-                "SELECT url, source FROM aliases WHERE canonical = ? AND kind = 'copy' "
-                "ORDER BY seen_at",
-                (canonical,),
+        with self._lock:
+            return list(
+                self._db().execute(
+                    "SELECT url, source FROM aliases WHERE canonical = ? AND kind = 'copy' "
+                    "ORDER BY seen_at",
+                    (canonical,),
+                )
             )
-        )
 
 
 class _Transaction:
-    """`BEGIN IMMEDIATE … COMMIT`, rolled back on any error."""
+    """`BEGIN IMMEDIATE … COMMIT` under the registry's lock, rolled back on any error."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
         self.db = db
+        self.lock = lock
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
         return self.db
 
     def __exit__(self, kind: object, *rest: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        try:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        finally:
+            self.lock.release()

@@ -94,16 +94,15 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, netloc, parts.path or "/", "&".join(kept), ""))
 
 
-def _site(host: str) -> str:
-    """A rough registrable domain: "news.bbc.co.uk" -> "bbc.co.uk", "www.x.com" -> "x.com"."""
-    labels = host.lower().removeprefix("www.").split(".")
-    if all(label.isdigit() for label in labels) or ":" in host:
-        return host
-    short_suffix = len(labels) >= 3 and len(labels[-1]) == 2 and len(labels[-2]) <= 3
-    return ".".join(labels[-3:] if short_suffix else labels[-2:])
+def _host(host: str) -> str:
+    return host.lower().removeprefix("www.")
 
 
 def _choose_url(found: str | None, final_url: str) -> str:
+    """The page's canonical URL when it names the same host as the page (ignoring
+    "www."), else the URL the page was fetched from. A page may not claim another host's
+    URL: on shared hosting (x.github.io, y.substack.com) that would let one site's page
+    take the place of another's saved article."""
     final = canonical_url(final_url)
     if not found:
         return final
@@ -111,7 +110,7 @@ def _choose_url(found: str | None, final_url: str) -> str:
     cand, base = urlsplit(candidate), urlsplit(final)
     if cand.scheme not in ("http", "https") or not cand.hostname or not base.hostname:
         return final
-    return candidate if _site(cand.hostname) == _site(base.hostname) else final
+    return candidate if _host(cand.hostname) == _host(base.hostname) else final
 
 
 def _one_line(value: Any) -> str | None:
@@ -217,8 +216,9 @@ def _slug(article: WebArticle) -> tuple[str, bool]:
     return slug, exact
 
 
-def _url_of(path: Path) -> str | None:
-    """The `url` in an existing article file's front matter, if readable."""
+def read_front_matter(path: Path) -> tuple[dict[str, Any], str] | None:
+    """An article file's front matter and the rest of the file, or None when the file is
+    missing, unreadable or has no valid front matter."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeError):
@@ -234,8 +234,54 @@ def _url_of(path: Path) -> str | None:
         meta = yaml.safe_load(text[4:end])
     except (yaml.YAMLError, ValueError, TypeError):
         return None
-    url = meta.get("url") if isinstance(meta, dict) else None
+    return (meta, text[end + 4 :]) if isinstance(meta, dict) else None
+
+
+def _url_of(path: Path) -> str | None:
+    """The `url` in an existing article file's front matter, if readable."""
+    found = read_front_matter(path)
+    url = found[0].get("url") if found else None
     return url if isinstance(url, str) else None
+
+
+def _front(meta: dict[str, Any]) -> str:
+    import yaml
+
+    return "---\n" + yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1_000_000)
+
+
+def _write_atomic(path: Path, content: str) -> None:
+    """Write `content` to `path` through a temp file and a rename, fsynced: a reader sees
+    the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A dot name: the loader skips it if a crash leaves it behind.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def add_source(path: Path, url: str) -> bool:
+    """Add `url` to the `sources` list of a saved article (another site's copy of it).
+    The loader does not read `sources`, so the article's index entry stays as it is.
+    False when the file cannot be read as a saved article."""
+    found = read_front_matter(path)
+    if found is None:
+        return False
+    meta, rest = found
+    sources = [s for s in meta.get("sources") or [] if isinstance(s, str)]
+    if url in sources or url == meta.get("url"):
+        return True
+    meta["sources"] = [*sources, url]
+    _write_atomic(path, _front(meta) + "---" + rest)
+    return True
 
 
 def article_path(articles_dir: Path, article: WebArticle) -> Path:
@@ -258,7 +304,6 @@ def article_path(articles_dir: Path, article: WebArticle) -> Path:
 
 def save(articles_dir: Path, article: WebArticle, *, extra_sources: Sequence[str] = ()) -> Path:
     """Write `article` as Markdown with YAML front matter (temp file + rename); its path."""
-    import yaml
 
     path = article_path(articles_dir, article)
     meta: dict[str, Any] = {
@@ -272,19 +317,5 @@ def save(articles_dir: Path, article: WebArticle, *, extra_sources: Sequence[str
         "sources": [s for s in dict.fromkeys(extra_sources) if s != article.url] or None,
     }
     meta = {key: value for key, value in meta.items() if value is not None}
-    front = yaml.safe_dump(meta, allow_unicode=True, sort_keys=False, width=1_000_000)
-    content = f"---\n{front}---\n\n{_clean_text(article.text)}\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A dot name: the loader skips it if a crash leaves it behind.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    _write_atomic(path, f"{_front(meta)}---\n\n{_clean_text(article.text)}\n")
     return path
