@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import SAMPLE_DIR
 from fake_bot_api import FakeBotApi
+from web_server import WebServer
 
 TOKEN = "123456:SOAK-test-token"
 ADMIN = 1
@@ -88,6 +89,20 @@ def _wait_replies(api: FakeBotApi, chat: int, count: int, proc: subprocess.Popen
             raise AssertionError(f"no reply for {STALL_S:.0f} s (chat {chat} waits for {count})")
 
 
+def _page(number: int) -> str:
+    """A news page of its own (no two are near-duplicates of each other)."""
+    words = "harbour council ferry bridge storm market budget strike school museum".split()
+    body = " ".join(
+        f"{words[(number * 7 + i) % 10].capitalize()} report {number}-{i}: officials counted "
+        f"{number * 31 + i * 17} visitors and {number * 3 + i} complaints on day {i}."
+        for i in range(12)
+    )
+    return (
+        f"<html><head><title>Soak report {number}</title></head><body><article>"
+        f"<h1>Soak report {number}</h1><p>{body}</p></article></body></html>"
+    )
+
+
 def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) -> SoakResult:
     """`rounds` article changes, each followed by /reindex, with `questions` questions
     spread over the rounds, each from a new chat (so every chat is one the bot has never
@@ -107,6 +122,7 @@ def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) ->
         "NEWSQA_TELEGRAM_RATE_PER_MINUTE": "100000",
         "NEWSQA_TELEGRAM_ANSWER_TIMEOUT_S": "3600",
         "NEWSQA_CONVERSATIONS_MAX": "50",  # bounded: more chats than this come and go
+        "NEWSQA_FETCH_ALLOW_PRIVATE": "1",  # /add fetches from the loopback web server
     }
     env.pop("NEWSQA_CHROMA_URL", None)
     build = subprocess.run(
@@ -119,6 +135,7 @@ def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) ->
     )
     assert build.returncode == 0, build.stderr
     api = FakeBotApi(TOKEN).start()
+    web = WebServer().start()
     env["NEWSQA_TELEGRAM_API_URL"] = api.url
     log = (work / "bot.log").open("w")
     proc = subprocess.Popen(
@@ -135,17 +152,22 @@ def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) ->
         assert api.wait_for(lambda: bool(api.of("getUpdates")), 120), "the bot never polled"
         per_round = max(1, questions // rounds)
         for number in range(1, rounds + 1):
-            # An article changes (a new one each round, the previous one edited), then
-            # an admin rebuilds the index while the bot keeps answering.
-            (articles / f"soak-{number:04d}.txt").write_text(
-                f"Update {number}: the ferry to the island was cancelled on day {number}, "
-                f"the operator said, citing {number % 7 + 2} metre waves and high winds.\n",
-                encoding="utf-8",
-            )
-            if number > 1:
-                (articles / f"soak-{number - 1:04d}.txt").unlink()
-            api.send(ADMIN, "/reindex")
-            admin_replies += 2  # "updating…" then the summary
+            # Odd rounds: an article file changes, then an admin rebuilds the index.
+            # Even rounds: an admin adds a link (fetched from loopback, saved, indexed).
+            # Either way the bot rebuilds while it keeps answering.
+            if number % 2:
+                (articles / f"soak-{number:04d}.txt").write_text(
+                    f"Update {number}: the ferry to the island was cancelled on day {number}, "
+                    f"the operator said, citing {number % 7 + 2} metre waves and high winds.\n",
+                    encoding="utf-8",
+                )
+                if number > 2:
+                    (articles / f"soak-{number - 2:04d}.txt").unlink()
+                api.send(ADMIN, "/reindex")
+            else:
+                web.add_page(f"/news/{number}.html", _page(number))
+                api.send(ADMIN, f"/add {web.url(f'/news/{number}.html')}")
+            admin_replies += 2  # "updating…" or "fetching…", then the result
             for _ in range(per_round):
                 chat += 1
                 api.send(chat, QUESTIONS[asked % len(QUESTIONS)])
@@ -162,6 +184,7 @@ def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) ->
                 )
         last = api.sent(ADMIN)[-1]["text"]
         assert "Index updated" in last, last
+        assert len(list((articles / "web").rglob("*.md"))) == rounds // 2  # every /add saved
     finally:
         proc.terminate()
         try:
@@ -169,6 +192,7 @@ def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) ->
         except subprocess.TimeoutExpired:
             proc.kill()
         api.stop()
+        web.stop()
         log.close()
     result.seconds = time.monotonic() - began
     return result

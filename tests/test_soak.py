@@ -1,5 +1,5 @@
-"""A short soak in `make test`: a real bot process, many chats and several rebuilds, and
-neither its descriptors nor its memory may grow with them (tests/soak.py runs it)."""
+"""A short soak in `make test`: a real bot process, many chats, rebuilds by /reindex and
+by /add, and neither its descriptors nor its memory may grow with them (tests/soak.py)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ pytestmark = pytest.mark.timeout(1800)  # a ceiling against a hang; soak.py chec
 
 
 def test_no_growth_across_chats_and_rebuilds(tmp_path: Path) -> None:
-    result = run_soak(rounds=8, questions=160, work=tmp_path, warmup_rounds=2)
+    result = run_soak(rounds=10, questions=200, work=tmp_path, warmup_rounds=3)
     start, end = result.start, result.end
-    assert end.rebuilds == 8 and end.questions == 160
+    assert end.rebuilds == 10 and end.questions == 200
     # Before the fix every rebuild left its Chroma client and SQLite handles open
-    # (about 12 descriptors per rebuild): 6 more rebuilds would add about 70.
+    # (about 12 descriptors per rebuild): 7 more rebuilds would add about 80.
     assert end.fds <= start.fds + 6, [(s.round, s.fds) for s in result.samples]
-    # 140 more chats than the bounded maps hold, and 6 rebuilds: the resident size may
-    # move with the allocator, not grow with the work.
-    assert end.rss_mb <= start.rss_mb + 40, [(s.round, s.rss_mb) for s in result.samples]
+    # 140 more chats than the bounded maps hold, and 7 rebuilds (4 of them by /add): the
+    # resident size may move with the allocator, not grow with the work. (Measured: +2 MB
+    # from round 3 to 10 with the arena cap, about +12 MB without it.)
+    assert end.rss_mb <= start.rss_mb + 25, [(s.round, s.rss_mb) for s in result.samples]
