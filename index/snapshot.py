@@ -14,7 +14,6 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +69,10 @@ class Snapshot:
                 f"the index in {location} was built for the {built_with} store, but the "
                 f"settings name {self.target.url or 'the embedded store'}; run `newsqa index`"
             )
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # opening the parts once, and closing them
         self._client: Any = None
+        self._store: Any = None
+        self._lexical: Lexical | None = None
         self.users = 0  # questions reading it now (counted by `IndexHandle`)
         self.closed = False
 
@@ -83,8 +84,7 @@ class Snapshot:
             self.closed = True
             self.docs.close()
             client, self._client = self._client, None
-            self.__dict__.pop("_vectors", None)
-            self.__dict__.pop("lexical", None)
+            self._store, self._lexical = None, None
         if client is not None:
             close_client(client)
 
@@ -106,35 +106,64 @@ class Snapshot:
             store=self.target.url or "embedded",
         )
 
-    @cached_property
+    @property
     def lexical(self) -> Lexical:
-        try:
-            lexical = Lexical.load(self.path / BM25)
-        except Exception as exc:
-            raise damaged(self.location, f"BM25 files: {exc}") from None
-        self._check_count("BM25", len(lexical.ids))
-        return lexical
+        """The BM25 index, loaded once: questions on several threads share it."""
+        with self._lock:
+            if self._lexical is None:
+                self._refuse_if_closed()
+                try:
+                    lexical = Lexical.load(self.path / BM25)
+                except Exception as exc:
+                    raise damaged(self.location, f"BM25 files: {exc}") from None
+                self._check_count("BM25", len(lexical.ids))
+                self._lexical = lexical
+            return self._lexical
+
+    def _refuse_if_closed(self) -> None:
+        if self.closed:  # a replaced generation, closed once nobody leased it
+            raise IndexProblem(f"{self.location}: this index generation was closed")
 
     @property
     def collection(self) -> str:
         return self.target.collection_name(self.meta["model_slug"], self.path)
 
-    @cached_property
+    @property
     def _vectors(self) -> Any:
-        """This generation's collection as a LangChain `Chroma` vector store."""
+        """This generation's collection as a LangChain `Chroma` vector store, opened once
+        (under the lock: questions on several threads share it)."""
+        with self._lock:
+            if self._store is None:
+                self._refuse_if_closed()
+                self._store = self._open_vectors()
+            return self._store
+
+    def _open_vectors(self) -> Any:
+        """Open the client and the collection; a client that fails (the generation was
+        pruned before this first search) is closed at once. It used to stay referenced
+        until the next attempt replaced it, and then never be closed: the deleted
+        database stayed open, 4 descriptors each time (found by the soak test)."""
         from langchain_chroma import Chroma
 
         name = self.collection
+        client = None
         try:
             client = self.target.client(self.path)
-            self._client = client
             stored = client.get_collection(name).count()
             vectors = Chroma(
                 client=client, collection_name=name, create_collection_if_not_exists=False
             )
         except Exception as exc:
+            if client is not None:
+                close_client(client)
             raise self.target.problem(exc, self.location, name) from None
-        self._check_count("Chroma", stored)
+        self._client = client
+        try:
+            self._check_count("Chroma", stored)
+        except BaseException:
+            self._client = None
+            close_client(client)
+            raise
         return vectors
 
     def _check_count(self, part: str, stored: int) -> None:

@@ -63,3 +63,40 @@ def test_a_question_keeps_its_generation_until_it_ends(tmp_path: Path, embedder)
     assert old.closed and handle.open_generations == 1
     handle.close()
     assert new.closed
+
+
+def _chroma_files_open(generation: Path) -> list[str]:
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(str(generation)):
+            found.append(target)
+    return found
+
+
+def test_a_generation_pruned_before_its_first_search_leaves_nothing_open(
+    sample_copy: Path, embedder
+) -> None:
+    """A question leases a generation that a build prunes before the question's first
+    dense search (two quick rebuilds): the search fails, the question is retried on the
+    new generation, and the client opened on the deleted folder must be closed with the
+    snapshot. It used to be kept only until the next attempt replaced it, so the deleted
+    database stayed open: 4 descriptors each time, found by the soak test."""
+    import gc
+
+    import pytest
+
+    from newsqa.index import IndexProblem, open_snapshot
+
+    snapshot = open_snapshot(sample_copy)
+    vector = embedder.embed_query("Who represented the US?")
+    shutil.rmtree(snapshot.path / "chroma")  # pruned under the question's feet
+    for _ in range(3):  # each attempt used to leave one more client behind
+        with pytest.raises(IndexProblem):
+            snapshot.dense_search(vector, 4)
+    snapshot.close()
+    gc.collect()
+    assert _chroma_files_open(snapshot.path) == []

@@ -131,11 +131,20 @@ class Follower:
         self._finder: DuplicateFinder | None = None
 
     @cached_property
+    def _pool(self) -> ThreadPoolExecutor:
+        """The fetch threads, kept for the Follower's life: a bot adds links and refreshes
+        feeds for months, and parsing pages (lxml) on new threads every time left memory
+        behind with each thread."""
+        return ThreadPoolExecutor(self.settings.fetch_workers, thread_name_prefix="newsqa-fetch")
+
+    @cached_property
     def links(self) -> LinkRegistry:
         """The link registry, opened on first use (a bot starts without writing anything)."""
         return LinkRegistry(self.settings.index_dir / LINKS_FILE)
 
     def close(self) -> None:
+        if "_pool" in self.__dict__:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         if self._owns_fetcher:
             self.fetcher.close()
         if "links" in self.__dict__:
@@ -233,10 +242,8 @@ class Follower:
                 keys.add(key)
         fetched: dict[int, WebArticle | LinkResult] = {}
         if todo:
-            workers = min(self.settings.fetch_workers, len(todo))
-            with ThreadPoolExecutor(workers, thread_name_prefix="newsqa-fetch") as pool:
-                futures = {i: pool.submit(self._fetch, url) for i, url in todo.items()}
-                fetched = {i: future.result() for i, future in futures.items()}
+            futures = {i: self._pool.submit(self._fetch, url) for i, url in todo.items()}
+            fetched = {i: future.result() for i, future in futures.items()}
         for i in todo:
             got = fetched[i]
             entry = items[i][1]
