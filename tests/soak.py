@@ -11,6 +11,7 @@ RELIABILITY.md, runs outside it:
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import shutil
@@ -205,6 +206,11 @@ def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) ->
                     Sample(number, asked, number, _fds(proc.pid), round(_rss_mb(proc.pid), 1))
                 )
         result.fd_kinds = fd_kinds(proc.pid)
+        from newsqa import prompts
+
+        apology = html.escape(prompts.load("tg_error"), quote=True)
+        failed = [m["chat_id"] for m in api.sent() if m["text"] == apology]
+        assert not failed, f"{len(failed)} questions got the error apology"
         last = api.sent(ADMIN)[-1]["text"]
         assert "Index updated" in last, last
         added = [m["text"] for m in api.sent(ADMIN) if "added Soak report" in m["text"]]
