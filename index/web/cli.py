@@ -14,7 +14,6 @@ from newsqa.settings import Settings
 _MARK = {
     "added": "+",
     "updated": "~",
-    "unchanged": "=",
     "known": "=",
     "duplicate": "=",
     "failed": "!",

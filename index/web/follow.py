@@ -57,7 +57,7 @@ PENDING_FILE = ".follow-pending"
 _TRANSIENT = frozenset({"dns", "connect", "timeout"})
 _TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
-Outcome = Literal["added", "updated", "unchanged", "known", "duplicate", "failed"]
+Outcome = Literal["added", "updated", "known", "duplicate", "failed"]
 
 
 @dataclass(frozen=True)
