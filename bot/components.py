@@ -34,11 +34,14 @@ def build_answerer(
             conversations = SqliteConversationStore(
                 settings.conversations_db,
                 settings.conversation_turns,
+                max_conversations=settings.conversations_max,
                 idle_seconds=settings.conversation_idle_s,
             )
         else:
             conversations = ConversationStore(
-                settings.conversation_turns, idle_seconds=settings.conversation_idle_s
+                settings.conversation_turns,
+                max_conversations=settings.conversations_max,
+                idle_seconds=settings.conversation_idle_s,
             )
     llm = None
     if settings.llm_enabled:

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     conversation_turns: int = Field(default=6, ge=1, le=50)
     conversation_idle_s: float = Field(default=3600.0, gt=0)
     conversations_db: Path | None = None
-    # Conversations whose last answer's passages are kept in memory (for :sources and
+    # Conversations kept (their turns, and so their last answer for :sources and
     # /sources); the least recently active beyond this are forgotten.
     conversations_max: int = Field(default=10_000, ge=1)
 

@@ -193,3 +193,17 @@ def test_sources_come_from_the_shared_store(sample_index, embedder, tmp_path) ->
     assert all(not found.is_cited(c) for c in found.candidates if c not in cited)
     first.reset("tg:7")
     assert second.sources("tg:7") is None
+
+
+def test_the_number_of_conversations_kept_is_a_setting(sample_index, embedder, tmp_path) -> None:
+    from conftest import make_settings
+
+    from newsqa.bot.components import build_answerer
+
+    for db in (None, tmp_path / "c.sqlite"):
+        settings = make_settings(sample_index, conversations_max=2, conversations_db=db)
+        answerer = build_answerer(settings, embedder=embedder)
+        for chat in ("a", "b", "c"):
+            answerer.ask("Who did Russia send?", conversation=chat)
+        assert answerer.sources("a") is None  # the least recently active was forgotten
+        assert answerer.sources("b") is not None and answerer.sources("c") is not None
