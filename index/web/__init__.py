@@ -1,6 +1,7 @@
 """Following news on the web: `fetch` gets pages and feeds over HTTP safely (only public
-addresses, bounded size and time, a per-host concurrency limit), and `page` turns a fetched
-page into an article file that the index loader reads. Nothing is imported here, so
-`import newsqa.index.web` costs nothing; import `newsqa.index.web.fetch` or
-`newsqa.index.web.page` directly.
+addresses, bounded size and time, a per-host concurrency limit), `page` turns a fetched
+page into an article file that the index loader reads, `feeds` keeps the subscriptions
+and their state, `links` remembers which link became which file, `follow` runs `add` and
+`refresh` (and updates the index once), and `cli` is their command line. Nothing is
+imported here, so `import newsqa.index.web` costs nothing.
 """
