@@ -15,6 +15,7 @@ import html
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -122,7 +123,29 @@ def _page(number: int) -> str:
     )
 
 
-def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) -> SoakResult:
+# The bot under tracemalloc; SIGUSR1 writes a snapshot to the path in NEWSQA_SOAK_TRACE
+# with the count appended (`--trace`, to tell Python objects from native memory).
+_TRACED_BOT = """
+import os, signal, sys, tracemalloc
+tracemalloc.start(8)
+taken = [0]
+def dump(*_):
+    taken[0] += 1
+    tracemalloc.take_snapshot().dump(f"{os.environ['NEWSQA_SOAK_TRACE']}.{taken[0]}")
+signal.signal(signal.SIGUSR1, dump)
+from newsqa.bot.cli import main
+sys.exit(main(["telegram"]))
+"""
+
+
+def run_soak(
+    rounds: int,
+    questions: int,
+    work: Path,
+    warmup_rounds: int = 1,
+    trace: Path | None = None,
+    trace_rounds: tuple[int, ...] = (),
+) -> SoakResult:
     """`rounds` article changes, each followed by /reindex, with `questions` questions
     spread over the rounds, each from a new chat (so every chat is one the bot has never
     seen). The first sample is taken after `warmup_rounds` rounds, when the model, the
@@ -144,6 +167,8 @@ def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) ->
         "NEWSQA_FETCH_ALLOW_PRIVATE": "1",  # /add fetches from the loopback web server
     }
     env.pop("NEWSQA_CHROMA_URL", None)
+    if trace:
+        env["NEWSQA_SOAK_TRACE"] = str(trace)
     build = subprocess.run(
         [sys.executable, "-m", "newsqa.index", "--quiet"],
         env=env,
@@ -158,7 +183,9 @@ def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) ->
     env["NEWSQA_TELEGRAM_API_URL"] = api.url
     log = (work / "bot.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "newsqa.bot.cli", "telegram"],
+        [sys.executable, "-c", _TRACED_BOT]
+        if trace
+        else [sys.executable, "-m", "newsqa.bot.cli", "telegram"],
         env=env,
         cwd=work,
         stdout=log,
@@ -201,6 +228,14 @@ def run_soak(rounds: int, questions: int, work: Path, warmup_rounds: int = 1) ->
             _wait_replies(api, chat, 1, proc)
             for old in range(chat - per_round + 1, chat + 1):
                 _wait_replies(api, old, 1, proc)
+            if trace and number in trace_rounds:
+                snapshots = len(list(trace.parent.glob(f"{trace.name}.*")))
+                os.kill(proc.pid, signal.SIGUSR1)
+                deadline = time.monotonic() + 120
+                while len(list(trace.parent.glob(f"{trace.name}.*"))) == snapshots:
+                    assert time.monotonic() < deadline, "no tracemalloc snapshot came"
+                    time.sleep(0.2)
+                time.sleep(2)  # let the file be written out
             if number >= warmup_rounds:
                 result.samples.append(
                     Sample(number, asked, number, _fds(proc.pid), round(_rss_mb(proc.pid), 1))
@@ -233,9 +268,23 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--questions", type=int, default=2000)
     parser.add_argument("--json", type=Path, help="write every sample here")
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        metavar="PREFIX",
+        help="run the bot under tracemalloc and write snapshots PREFIX.1, PREFIX.2 after "
+        "the rounds given by --trace-rounds (compare them with tracemalloc.Snapshot.load)",
+    )
+    parser.add_argument("--trace-rounds", default="15,45", help="e.g. 15,45")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="newsqa-soak-") as tmp:
-        result = run_soak(args.rounds, args.questions, Path(tmp))
+        result = run_soak(
+            args.rounds,
+            args.questions,
+            Path(tmp),
+            trace=args.trace.resolve() if args.trace else None,
+            trace_rounds=tuple(int(r) for r in args.trace_rounds.split(",") if r),
+        )
     for sample in [*result.samples[:: max(1, len(result.samples) // 10)], result.end]:
         print(json.dumps(asdict(sample)))
     print(
