@@ -107,9 +107,9 @@ def passage_for(citation: Citation, candidates: Sequence[Candidate]) -> tuple[st
     return None
 
 
-def passage_html(citation: Citation, candidates: Sequence[Candidate]) -> str:
-    """The full passage around a citation's quote, the quote underlined."""
-    found = passage_for(citation, candidates)
+def passage_html(citation: Citation, found: tuple[str, int] | None) -> str:
+    """The full passage around a citation's quote (`passage_for`), the quote underlined;
+    the quote alone when the passage is not known."""
     text, offset = found if found else (citation.quote, citation.start)
     body = _marked(text, offset, (citation.start, citation.end), tag="u")
     return f"{source_heading(citation)}\n\n{body}"

@@ -421,7 +421,7 @@ async def source_button(update: Update, context: Context) -> None:
     await send_html(
         context.bot,
         message.chat.id,
-        passage_html(citation, kept.candidates),
+        passage_html(citation, kept.passages.get(citation.n)),
         reply_to=message.message_id,
         thread_id=getattr(message, "message_thread_id", None),
     )

@@ -28,10 +28,12 @@ STATE_KEY = "newsqa"
 
 @dataclass(frozen=True)
 class Sources:
-    """What a "Source N" button shows, kept so pressing it never re-runs the question."""
+    """What the "Source N" buttons of one answer show, kept so pressing one never re-runs
+    the question: each citation with the passage around its quote (text and offset), not
+    the retrieved articles, which can be long, 2,000 answers times over."""
 
     citations: list[Citation]
-    candidates: list[Candidate]
+    passages: dict[int, tuple[str, int]]  # citation number -> (passage text, its offset)
 
 
 @dataclass
@@ -54,8 +56,11 @@ class BotState:
 
     def keep_sources(self, citations: list[Citation], candidates: list[Candidate]) -> str:
         """Store an answer's sources; the returned key goes into the buttons' callback data."""
+        from newsqa.bot.telegram.format import passage_for
+
         key = secrets.token_hex(6)
-        self.sources.put(key, Sources(list(citations), list(candidates)))
+        passages = {c.n: found for c in citations if (found := passage_for(c, candidates))}
+        self.sources.put(key, Sources(list(citations), passages))
         return key
 
     def lock_for(self, conversation: str) -> asyncio.Lock:
