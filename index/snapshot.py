@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,9 @@ class IndexStatus:
     store: str
 
 
+RETRY_OPEN_S = 5.0  # after a failed open of the vector store, how long BM25 answers alone
+
+
 class Snapshot:
     """One complete generation, read-only: dense search, BM25, texts and sentences."""
 
@@ -69,7 +73,10 @@ class Snapshot:
                 f"the index in {location} was built for the {built_with} store, but the "
                 f"settings name {self.target.url or 'the embedded store'}; run `newsqa index`"
             )
-        self._lock = threading.RLock()  # opening the parts once, and closing them
+        self._lock = threading.RLock()  # the document store's connection, and closing
+        self._lexical_lock = threading.Lock()  # loading BM25 once
+        self._vectors_lock = threading.Lock()  # opening Chroma once
+        self._vectors_failed: tuple[float, BaseException] | None = None
         self._client: Any = None
         self._store: Any = None
         self._lexical: Lexical | None = None
@@ -109,7 +116,9 @@ class Snapshot:
     @property
     def lexical(self) -> Lexical:
         """The BM25 index, loaded once: questions on several threads share it."""
-        with self._lock:
+        if self._lexical is not None:
+            return self._lexical
+        with self._lexical_lock:
             if self._lexical is None:
                 self._refuse_if_closed()
                 try:
@@ -130,12 +139,25 @@ class Snapshot:
 
     @property
     def _vectors(self) -> Any:
-        """This generation's collection as a LangChain `Chroma` vector store, opened once
-        (under the lock: questions on several threads share it)."""
-        with self._lock:
+        """This generation's collection as a LangChain `Chroma` vector store, opened once:
+        questions on several threads share it. Opening has its own lock, so a Chroma server
+        that is slow to answer never holds up BM25 or the document store; a failed open is
+        remembered for a few seconds, so questions meanwhile go to BM25 at once instead of
+        queueing behind one connection attempt each."""
+        if self._store is not None:
+            return self._store
+        with self._vectors_lock:
             if self._store is None:
                 self._refuse_if_closed()
-                self._store = self._open_vectors()
+                failed = self._vectors_failed
+                if failed is not None and time.monotonic() - failed[0] < RETRY_OPEN_S:
+                    raise failed[1]
+                try:
+                    self._store = self._open_vectors()
+                except IndexProblem as exc:
+                    self._vectors_failed = (time.monotonic(), exc)
+                    raise
+                self._vectors_failed = None
             return self._store
 
     def _open_vectors(self) -> Any:

@@ -209,6 +209,7 @@ def test_metadata_and_multicast_stay_refused_when_private_is_allowed(
         ("2002:0a00:0005::1", True),  # 6to4 around 10.0.0.5
         ("64:ff9b::a9fe:a9fe", True),  # NAT64 around 169.254.169.254
         ("64:ff9b:1::a00:5", True),  # local-use NAT64 around 10.0.0.5
+        ("64:ff9b:1:a00:1:8:808:808", True),  # local-use NAT64, IPv4 in the middle bits
         ("::7f00:1", True),  # deprecated IPv4-compatible form of 127.0.0.1
         ("::a9fe:a9fe", True),  # ... and of 169.254.169.254
         ("fc00::1", True),

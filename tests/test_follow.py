@@ -317,3 +317,25 @@ def test_saved_articles_reach_the_index_even_after_a_failed_build(
     out = capsys.readouterr().out
     assert "already saved" in out and "1 added" in out
     assert "84 million crowns" in _ask(capsys, QUESTION)["citations"][0]["quote"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "transient"),
+    [
+        ("timeout", None, True),
+        ("network", None, True),  # the server hung up: try again next time
+        ("status", 503, True),
+        ("status", 522, True),  # a CDN's "origin timed out"
+        ("status", 429, True),
+        ("status", 404, False),
+        ("status", 501, False),
+        ("protocol", None, False),  # a corrupt body stays corrupt
+        ("too_large", None, False),
+        ("refused", None, False),
+    ],
+)
+def test_which_failures_are_tried_again(kind: str, status: int | None, transient: bool) -> None:
+    from newsqa.index.web.fetch import FetchError
+    from newsqa.index.web.follow import _transient
+
+    assert _transient(FetchError("x", kind=kind, status=status)) is transient

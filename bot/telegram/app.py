@@ -92,9 +92,13 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
 async def _post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
     state = get_state(application)
     state.executor.shutdown(wait=False, cancel_futures=True)
-    state.follow.close()
-    for undo in state.undo:
-        undo()
+    try:
+        state.follow.close()
+    except Exception:  # shutting down: say so, and still undo what the bot set up
+        log.warning("could not close the link registry cleanly", exc_info=True)
+    finally:
+        for undo in state.undo:
+            undo()
 
 
 def build_application(

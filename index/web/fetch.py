@@ -80,15 +80,19 @@ KINDS = (
     "content_type",
     "scheme",
     "protocol",
+    "network",
 )
 
 METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254")
 )
-# IPv6 ranges that carry an IPv4 address in their last 32 bits: NAT64 (well-known and
-# local-use) and the deprecated IPv4-compatible ::/96 (refused outright).
-_NAT64_ALL = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+# IPv6 ranges that carry an IPv4 address in their last 32 bits: well-known NAT64, and the
+# deprecated IPv4-compatible ::/96 (refused outright). Local-use NAT64 (64:ff9b:1::/48)
+# may put the IPv4 address in the middle bits and is local by definition: refused unless
+# private addresses are allowed.
+_NAT64_ALL = (ipaddress.ip_network("64:ff9b::/96"),)
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 _REDIRECTS = (301, 302, 303, 307, 308)
 _PIECE = 64 * 1024  # the largest decompressed piece held beyond max_bytes
@@ -178,7 +182,9 @@ def address_refusal(
         return "a multicast address"
     if ip.is_unspecified:
         return "an unspecified address"
-    if ip.is_loopback:
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _NAT64_LOCAL:
+        reason = "a local-use NAT64 address"
+    elif ip.is_loopback:
         reason = "a loopback address"
     elif ip.is_link_local:
         reason = "a link-local address"
@@ -592,6 +598,10 @@ class Fetcher:
             ) from None
         except httpx.ConnectError as exc:
             raise FetchError(f"{host}: could not connect ({exc})", kind="connect") from None
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as exc:
+            # The connection broke or the server hung up: a hiccup, worth another try.
+            detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise FetchError(f"{host}: connection lost ({detail})", kind="network") from None
         except httpx.HTTPError as exc:
             detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise FetchError(f"{host}: bad HTTP response ({detail})", kind="protocol") from None

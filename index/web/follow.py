@@ -16,8 +16,11 @@ single source of truth. A link that fails is reported in one line and changes no
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,8 +57,8 @@ PENDING_FILE = ".follow-pending"
 # Failures worth trying again at the next refresh; any other failure of a feed entry's
 # page (404, not a page, too little text, a corrupt body) is permanent and the entry is
 # not fetched again.
-_TRANSIENT = frozenset({"dns", "connect", "timeout"})
-_TRANSIENT_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+_TRANSIENT = frozenset({"dns", "connect", "timeout", "network"})
+_TRANSIENT_STATUS = frozenset({408, 425, 429})  # and every 5xx but 501 and 505
 
 Outcome = Literal["added", "updated", "known", "duplicate", "failed"]
 
@@ -143,12 +146,16 @@ class Follower:
         return LinkRegistry(self.settings.index_dir / LINKS_FILE)
 
     def close(self) -> None:
-        if "_pool" in self.__dict__:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        """Release the fetch threads, the HTTP pool and the registry. Does not wait for a
+        fetch in flight (a bot shutting down); what was cached is opened anew if used."""
+        pool = self.__dict__.pop("_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         if self._owns_fetcher:
             self.fetcher.close()
-        if "links" in self.__dict__:
-            self.links.close()
+        links = self.__dict__.pop("links", None)
+        if links is not None:
+            links.close()
 
     def __enter__(self) -> Follower:
         return self
@@ -352,18 +359,31 @@ class Follower:
 
     def _update_index(self, report: FollowReport) -> None:
         """Build once if this run saved something, or an earlier run saved articles that
-        never reached the index (its build failed or never ran)."""
+        never reached the index (its build failed or never ran).
+
+        The marker is claimed (renamed) before the build reads the articles: a file that
+        another process saves meanwhile leaves a fresh marker for the next run, and a
+        failed build puts the claimed one back."""
         pending = self._pending()
         if not report.changed and not pending.exists():
             return
         from newsqa.index.errors import IndexProblem
 
+        claimed = pending.with_name(f"{PENDING_FILE}.{os.getpid()}.{threading.get_ident()}")
+        with contextlib.suppress(FileNotFoundError):
+            pending.replace(claimed)
         try:
             report.build = self._build() if self._build else _default_build(self.settings)
-        except IndexProblem as exc:
-            report.build_error = str(exc)
-            return
-        pending.unlink(missing_ok=True)
+        except BaseException as exc:
+            with contextlib.suppress(FileNotFoundError):
+                claimed.replace(pending)
+            if report.changed:
+                pending.touch()
+            if isinstance(exc, IndexProblem):
+                report.build_error = str(exc)
+                return
+            raise
+        claimed.unlink(missing_ok=True)
 
 
 def _default_build(settings: Settings) -> BuildSummary:
@@ -374,7 +394,12 @@ def _default_build(settings: Settings) -> BuildSummary:
 
 def _transient(exc: FetchError) -> bool:
     """A timeout, a refused connection, 429 or a 5xx may go away; a 404 will not."""
-    return exc.kind in _TRANSIENT or (exc.kind == "status" and exc.status in _TRANSIENT_STATUS)
+    if exc.kind in _TRANSIENT:
+        return True
+    status = exc.status or 0
+    return exc.kind == "status" and (
+        status in _TRANSIENT_STATUS or (status >= 500 and status not in (501, 505))
+    )
 
 
 def _with(article: WebArticle, **changes: object) -> WebArticle:

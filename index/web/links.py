@@ -11,6 +11,7 @@ index; this only remembers where they came from.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -173,4 +174,9 @@ class _Transaction:
         try:
             self.db.execute("COMMIT" if kind is None else "ROLLBACK")
         finally:
+            # A COMMIT that failed (the database locked too long) leaves the transaction
+            # open: roll it back, or every later one fails on this shared connection.
+            if self.db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
             self.lock.release()
