@@ -135,9 +135,8 @@ class Follower:
 
     @cached_property
     def _pool(self) -> ThreadPoolExecutor:
-        """The fetch threads, kept for the Follower's life: a bot adds links and refreshes
-        feeds for months, and parsing pages (lxml) on new threads every time left memory
-        behind with each thread."""
+        """The fetch threads, started once and kept for the Follower's life rather than
+        started anew for every add or refresh."""
         return ThreadPoolExecutor(self.settings.fetch_workers, thread_name_prefix="newsqa-fetch")
 
     @cached_property
@@ -146,8 +145,8 @@ class Follower:
         return LinkRegistry(self.settings.index_dir / LINKS_FILE)
 
     def close(self) -> None:
-        """Release the fetch threads, the HTTP pool and the registry. Does not wait for a
-        fetch in flight (a bot shutting down); what was cached is opened anew if used."""
+        """Release the fetch threads, the HTTP pool and the registry, at the end of a command
+        or when a bot shuts down; does not wait for a fetch in flight."""
         pool = self.__dict__.pop("_pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
