@@ -77,6 +77,21 @@ def make_settings(index_dir: Path, **overrides: object):
     )
 
 
+def answerer_over(root: Path, embedder, articles: dict[str, str]):
+    """An answerer over a real index (bundled model, embedded Chroma) of `articles`
+    (file name -> text) written into `root`."""
+    from newsqa.bot.components import build_answerer
+    from newsqa.index import build_index
+
+    folder = root / "articles"
+    folder.mkdir()
+    for name, text in articles.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    settings = make_settings(root / "index", articles_dir=folder)
+    build_index(settings, embedder=embedder)
+    return build_answerer(settings, embedder=embedder)
+
+
 @pytest.fixture(scope="session")
 def sample_index(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     """The sample article, indexed once per session with the real model and Chroma."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from conftest import make_settings
+from conftest import answerer_over
 
 from newsqa.bot.citations import newest_first
 from newsqa.bot.retrieve import asks_for_recent
@@ -73,17 +73,9 @@ def test_quotes_from_dated_articles_come_newest_first() -> None:
 
 @pytest.fixture(scope="module")
 def ferry(tmp_path_factory: pytest.TempPathFactory, embedder):
-    from newsqa.bot.components import build_answerer
-    from newsqa.index import build_index
-
-    root = tmp_path_factory.mktemp("ferry")
-    articles = root / "articles"
-    articles.mkdir()
-    (articles / "ferry-strike.md").write_text(OLD, encoding="utf-8")
-    (articles / "ferry-update.md").write_text(NEW, encoding="utf-8")
-    settings = make_settings(root / "index", articles_dir=articles)
-    build_index(settings, embedder=embedder)
-    return build_answerer(settings, embedder=embedder)
+    return answerer_over(
+        tmp_path_factory.mktemp("ferry"), embedder, {"ferry-strike.md": OLD, "ferry-update.md": NEW}
+    )
 
 
 def test_latest_question_is_answered_from_the_newest_article(ferry) -> None:

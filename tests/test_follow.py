@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -93,9 +94,7 @@ def test_a_copy_on_another_site_is_one_article(web: WebServer, place: Path, caps
     assert "/copy/bridge-vote.html" in saved[0].read_text()  # kept as an extra source
 
 
-def test_bad_links_fail_in_one_line_and_change_nothing(
-    web: WebServer, place: Path, capsys
-) -> None:
+def test_bad_links_fail_in_one_line_and_change_nothing(web: WebServer, place: Path, capsys) -> None:
     bad = {
         "/missing": "404 Not Found",
         "/gone": "410 Gone",
@@ -169,48 +168,65 @@ def test_cli_process_refuses_in_one_line(web: WebServer, place: Path) -> None:
     assert web.requests("/article.html") == before
 
 
+@contextmanager
+def _bot(embedder, **settings: object) -> Iterator[object]:
+    """The real bot (long polling) over `place`'s index and articles, fetching from the
+    loopback web server, against a loopback Bot API; yields the API."""
+    from fake_bot_api import FakeBotApi
+    from test_telegram_bot import TOKEN, bot_starter
+
+    from newsqa.bot.components import build_answerer
+    from newsqa.settings import load_settings
+
+    current = load_settings()
+    api = FakeBotApi(TOKEN).start()
+    try:
+        with bot_starter(
+            api,
+            build_answerer(current, embedder=embedder),
+            current.index_dir,
+            current.articles_dir,
+            fetch_allow_private=True,
+            **settings,
+        ) as start:
+            start()
+            yield api
+    finally:
+        api.stop()
+
+
 def test_telegram_add_and_feeds(web: WebServer, place: Path, embedder) -> None:
     """/add from a user (limited per hour), /feed_add and /feeds for admins only, then a
     question about the added article, its citation dated, through the loopback Bot API."""
     import html
 
-    from fake_bot_api import FakeBotApi
-    from test_telegram_bot import ADMIN, ANN, TOKEN, bot_starter, replies
+    from test_telegram_bot import ADMIN, ANN, replies
 
     from newsqa import prompts
-    from newsqa.bot.components import build_answerer
-    from newsqa.settings import load_settings
 
-    settings = load_settings()
-    answerer = build_answerer(settings, embedder=embedder)
-    api = FakeBotApi(TOKEN).start()
-    try:
-        with bot_starter(
-            api,
-            answerer,
-            settings.index_dir,
-            settings.articles_dir,
-            telegram_add_per_hour=1,
-            fetch_allow_private=True,
-        ) as start:
-            start()
-            api.send(ANN, f"/add {web.url('/article.html')}")
-            done = html.unescape(replies(api, ANN, 2, timeout=120)[1]["text"])
-            assert "added Riverton council approves" in done and "Index updated" in done
-            api.send(ANN, f"/add {web.url('/gone')}")  # over the hourly limit
-            assert "1 links an hour" in html.unescape(replies(api, ANN, 3)[2]["text"])
-            api.send(ANN, f"/feed_add {web.url('/feed.rss')}")
-            assert html.unescape(replies(api, ANN, 4)[3]["text"]) == prompts.load("tg_not_admin")
-            api.send(ADMIN, f"/feed_add {web.url('/feed.atom')}")
-            assert "Subscribed: feed 1" in html.unescape(replies(api, ADMIN, 1)[0]["text"])
-            api.send(ADMIN, "/feeds")
-            assert "not checked yet" in html.unescape(replies(api, ADMIN, 2)[1]["text"])
-            api.send(ANN, QUESTION)
-            answer = html.unescape(replies(api, ANN, 5, timeout=60)[4]["text"])
-            assert "84 million</b> crowns" in answer and "2024-05-13" in answer
-            assert "The Harbour Times" in answer
-    finally:
-        api.stop()
+    with _bot(embedder, telegram_add_per_hour=1) as api:
+        api.send(ANN, f"/add {web.url('/article.html')}")
+        done = html.unescape(replies(api, ANN, 2, timeout=120)[1]["text"])
+        assert "added Riverton council approves" in done and "Index updated" in done
+        api.send(ANN, f"/add {web.url('/gone')}")  # over the hourly limit
+        assert "1 links an hour" in html.unescape(replies(api, ANN, 3)[2]["text"])
+        api.send(ANN, f"/feed_add {web.url('/feed.rss')}")
+        assert html.unescape(replies(api, ANN, 4)[3]["text"]) == prompts.load("tg_not_admin")
+        api.send(ADMIN, f"/feed_add {web.url('/feed.atom')}")
+        assert "Subscribed: feed 1" in html.unescape(replies(api, ADMIN, 1)[0]["text"])
+        api.send(ADMIN, "/feeds")
+        assert "not checked yet" in html.unescape(replies(api, ADMIN, 2)[1]["text"])
+        api.send(ANN, QUESTION)
+        answer = html.unescape(replies(api, ANN, 5, timeout=60)[4]["text"])
+        assert "84 million</b> crowns" in answer and "2024-05-13" in answer
+        assert "The Harbour Times" in answer
+        api.send(ADMIN, "/feed_remove 9")
+        assert "no feed 9" in html.unescape(replies(api, ADMIN, 3)[2]["text"])
+        api.send(ADMIN, "/feed_remove")
+        usage = html.unescape(replies(api, ADMIN, 4)[3]["text"])
+        assert usage == prompts.load("tg_feed_remove_usage")
+        api.send(ADMIN, "/feed_remove 1")
+        assert "Unsubscribed: feed 1" in html.unescape(replies(api, ADMIN, 5)[4]["text"])
 
 
 def test_telegram_refreshes_feeds_on_a_timer(web: WebServer, place: Path, embedder) -> None:
@@ -218,45 +234,30 @@ def test_telegram_refreshes_feeds_on_a_timer(web: WebServer, place: Path, embedd
     article can be asked about without anyone running a command."""
     import html
 
-    from fake_bot_api import FakeBotApi
-    from test_telegram_bot import ANN, TOKEN, bot_starter, replies
+    from test_telegram_bot import ANN, replies
 
-    from newsqa.bot.components import build_answerer
     from newsqa.index.web.follow import feed_store
     from newsqa.settings import load_settings
 
     settings = load_settings()
     with feed_store(settings) as store:
         store.add(web.url("/feed.atom"))
-    answerer = build_answerer(settings, embedder=embedder)
     saved = place / "articles" / "web"
-    api = FakeBotApi(TOKEN).start()
-    try:
-        with bot_starter(
-            api,
-            answerer,
-            settings.index_dir,
-            settings.articles_dir,
-            refresh_minutes=0.01,
-            fetch_allow_private=True,
-        ) as start:
-            start()
-            deadline = time.monotonic() + 120
-            while not list(saved.rglob("*.md")) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert list(saved.rglob("*.md")), "the timed refresh never saved the article"
-            with feed_store(settings) as store:
-                assert store.list()[0].last_checked is not None
-            # The index is updated right after the file is written: ask until it answers.
-            for attempt in range(1, 30):
-                api.send(ANN, QUESTION)
-                reply = html.unescape(replies(api, ANN, attempt, timeout=60)[-1]["text"])
-                if "84 million</b> crowns" in reply:
-                    break
-                time.sleep(0.5)
-            assert "84 million</b> crowns" in reply and "2024-05-13" in reply
-    finally:
-        api.stop()
+    with _bot(embedder, refresh_minutes=0.01) as api:
+        deadline = time.monotonic() + 120
+        while not list(saved.rglob("*.md")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert list(saved.rglob("*.md")), "the timed refresh never saved the article"
+        with feed_store(settings) as store:
+            assert store.list()[0].last_checked is not None
+        # The index is updated right after the file is written: ask until it answers.
+        for attempt in range(1, 30):
+            api.send(ANN, QUESTION)
+            reply = html.unescape(replies(api, ANN, attempt, timeout=60)[-1]["text"])
+            if "84 million</b> crowns" in reply:
+                break
+            time.sleep(0.5)
+        assert "84 million</b> crowns" in reply and "2024-05-13" in reply
 
 
 LATER_PAGE = """<html><head><title>Lighthouse keeper retires after forty years</title>

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_DIR, SAMPLE_ID, make_settings
+from conftest import SAMPLE_DIR, SAMPLE_ID, answerer_over, make_settings
 
 from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel, assemble
 
@@ -207,17 +207,9 @@ acquisition would close. Analysts expect rivals to follow with deals of their ow
 
 @pytest.fixture(scope="module")
 def two_articles(tmp_path_factory: pytest.TempPathFactory, embedder):
-    from newsqa.bot.components import build_answerer
-    from newsqa.index import build_index
-
-    root = tmp_path_factory.mktemp("two")
-    articles = root / "articles"
-    articles.mkdir()
-    (articles / "techcrunch.md").write_text(TECHCRUNCH, encoding="utf-8")
-    (articles / "verge.md").write_text(VERGE, encoding="utf-8")
-    settings = make_settings(root / "index", articles_dir=articles)
-    build_index(settings, embedder=embedder)
-    return build_answerer(settings, embedder=embedder)
+    return answerer_over(
+        tmp_path_factory.mktemp("two"), embedder, {"techcrunch.md": TECHCRUNCH, "verge.md": VERGE}
+    )
 
 
 @pytest.mark.parametrize(

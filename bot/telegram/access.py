@@ -71,20 +71,7 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def check(self, user_id: int) -> float:
-        now = self.clock()
-        with self._lock:
-            hits = self._hits.setdefault(user_id, deque())
-            self._hits.move_to_end(user_id)
-            while hits and now - hits[0] >= self.window_s:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(0.1, self.window_s - (now - hits[0]))
-            hits.append(now)
-            self._warned.discard(user_id)
-            while len(self._hits) > self.max_users:
-                old, _ = self._hits.popitem(last=False)
-                self._warned.discard(old)
-            return 0.0
+        return self.take(user_id, 1)
 
     def take(self, user_id: int, count: int) -> float:
         """Record `count` uses at once, or none: 0.0 when they fit in the window, else the
@@ -101,6 +88,7 @@ class RateLimiter:
             if over > 0:  # the `over` oldest uses must leave the window first
                 return max(0.1, self.window_s - (now - hits[over - 1]))
             hits.extend([now] * count)
+            self._warned.discard(user_id)
             while len(self._hits) > self.max_users:
                 old, _ = self._hits.popitem(last=False)
                 self._warned.discard(old)

@@ -102,40 +102,36 @@ async def feeds(update: Update, context: Context) -> None:
 
 async def feed_add(update: Update, context: Context) -> None:
     """/feed_add URL: subscribe (admins)."""
-    from newsqa.index.web.feeds import FeedError
-
-    state = get_state(context)
-    if not _is_admin(state, update):
-        await reply_prompt(update, "tg_not_admin")
-        return
-    if len(context.args or []) != 1:
-        await reply_prompt(update, "tg_feed_add_usage")
-        return
-    try:
-        feed = await asyncio.to_thread(state.follow.feed_add, (context.args or [""])[0])
-    except FeedError as exc:
-        await reply(update, esc(str(exc)))
-        return
-    await reply_prompt(update, "tg_feed_added", id=feed.id, url=feed.url)
+    feed = await _feed_command(update, context, "feed_add", "tg_feed_add_usage")
+    if feed is not None:
+        await reply_prompt(update, "tg_feed_added", id=feed.id, url=feed.url)
 
 
 async def feed_remove(update: Update, context: Context) -> None:
     """/feed_remove N: unsubscribe (admins)."""
+    feed = await _feed_command(update, context, "feed_remove", "tg_feed_remove_usage")
+    if feed is not None:
+        await reply_prompt(update, "tg_feed_removed", id=feed.id, title=feed.name)
+
+
+async def _feed_command(update: Update, context: Context, action: str, usage: str) -> Any:
+    """Run `Follower.<action>(argument)` for an admin with one argument; the Feed, or None
+    once the refusal, the usage or the feed list's one-line error has been replied."""
     from newsqa.index.web.feeds import FeedError
 
     state = get_state(context)
     if not _is_admin(state, update):
         await reply_prompt(update, "tg_not_admin")
-        return
-    if len(context.args or []) != 1:
-        await reply_prompt(update, "tg_feed_remove_usage")
-        return
+        return None
+    args = context.args or []
+    if len(args) != 1:
+        await reply_prompt(update, usage)
+        return None
     try:
-        feed = await asyncio.to_thread(state.follow.feed_remove, (context.args or [""])[0])
+        return await asyncio.to_thread(getattr(state.follow, action), args[0])
     except FeedError as exc:
         await reply(update, esc(str(exc)))
-        return
-    await reply_prompt(update, "tg_feed_removed", id=feed.id, title=feed.name)
+        return None
 
 
 async def refresh_job(context: Context) -> None:

@@ -17,6 +17,7 @@ single source of truth. A link that fails is reported in one line and changes no
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -284,7 +285,7 @@ class Follower:
     def _store(self, url: str, article: WebArticle, entry: FeedEntry | None) -> LinkResult:
         if article.published is None and entry is not None and entry.published:
             # The feed's own date for the entry: a publication date, never the fetch date.
-            article = _with(article, published=entry.published[:10])
+            article = dataclasses.replace(article, published=entry.published[:10])
         aliases = [url, article.fetched_url]
         text_hash = _text_hash(article.text)
         saved = self.links.lookup(article.url)
@@ -399,9 +400,3 @@ def _transient(exc: FetchError) -> bool:
     return exc.kind == "status" and (
         status in _TRANSIENT_STATUS or (status >= 500 and status not in (501, 505))
     )
-
-
-def _with(article: WebArticle, **changes: object) -> WebArticle:
-    import dataclasses
-
-    return dataclasses.replace(article, **changes)  # type: ignore[arg-type]
