@@ -16,6 +16,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
@@ -27,7 +28,7 @@ from newsqa import prompts
 from newsqa.bot.llm.generate import secrets_of
 from newsqa.bot.telegram import follow, handlers
 from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
-from newsqa.bot.telegram.redact import redact_logs
+from newsqa.bot.telegram.redact import MASK, redact_logs
 from newsqa.bot.telegram.state import STATE_KEY, BotState, get_state
 from newsqa.index.web.follow import Follower
 
@@ -238,35 +239,124 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
 
 
+class _QuietBootstrap(logging.Filter):
+    """Drops PTB's traceback for a start that failed (no network, a bad token): the
+    exception reaches `run_telegram`, which says what went wrong in one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        failed_start = "(Bootstrap Initialize Application)" in record.getMessage()
+        return not (failed_start and record.levelno >= logging.ERROR)
+
+
+def _error(message: str, code: int) -> int:
+    print(f"newsqa: error: {message}", file=sys.stderr)
+    return code
+
+
+def webhook_problem(webhook_url: str | None, port: int | None) -> str | None:
+    """Why `--webhook-url URL --port N` cannot be used (one line), or None."""
+    if port is not None and not 1 <= port <= 65535:
+        return f"--port {port}: a port is a number from 1 to 65535"
+    if webhook_url is None:
+        return None
+    parts = urlparse(webhook_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return prompts.render("telegram_bad_webhook", url=webhook_url)
+    return None
+
+
+def start_error(exc: Exception, settings: Settings) -> tuple[str, int]:
+    """The one line and the exit code for a bot that could not start: the Bot API
+    refused the token (2), could not be reached (1), or refused something else (1)."""
+    from telegram.error import InvalidToken, NetworkError
+
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    reason = reason.replace(bot_token(settings), MASK)
+    if isinstance(exc, InvalidToken):
+        return prompts.load("telegram_bad_token"), EXIT_USAGE
+    if isinstance(exc, NetworkError):  # TimedOut included
+        url = settings.telegram_api_url or "https://api.telegram.org"
+        return prompts.render("telegram_unreachable", url=url, reason=reason), EXIT_FAILED
+    return prompts.render("telegram_refused", reason=reason), EXIT_FAILED
+
+
+def _announce(application: Application, mode: str) -> None:  # type: ignore[type-arg]
+    """Print one line once the bot is up, so that a good start says so: a job that runs
+    when the application has started (updates are being fetched, or the webhook server
+    listens), never for a start that failed."""
+    ready = application.post_init
+
+    def say(username: str) -> None:
+        print(prompts.render("telegram_ready", username=username, mode=mode), flush=True)
+
+    async def running(context: CallbackContext) -> None:  # type: ignore[type-arg]
+        say(context.bot.username)
+
+    async def post_init(app: Application) -> None:  # type: ignore[type-arg]
+        if ready is not None:
+            await ready(app)
+        if app.job_queue is not None:  # a dependency (the job-queue extra); else print now
+            app.job_queue.run_once(running, 0, name="announce")
+        else:
+            say(app.bot.username)
+
+    application.post_init = post_init
+
+
 def run_telegram(
     settings: Settings, webhook_url: str | None = None, port: int | None = None
 ) -> int:
     """`newsqa telegram`: run the bot until SIGINT/SIGTERM; long polling unless
-    `webhook_url` is given. Returns the exit code (2 without a token or an index)."""
+    `webhook_url` is given. Returns the exit code: 2 without a token, with a token the
+    Bot API refuses, a bad webhook URL or port, or no index; 1 when the Bot API cannot
+    be reached. Every failure is one line on stderr."""
+    from telegram.error import TelegramError
+
     from newsqa.index import IndexMissingError, IndexProblem, ModelNotFoundError
 
+    problem = webhook_problem(webhook_url, port)
+    if problem:
+        return _error(problem, EXIT_USAGE)
     limit_malloc_arenas()
     try:
         application = build_application(settings)
     except MissingTokenError as exc:
-        print(f"newsqa: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(str(exc), EXIT_USAGE)
     except (IndexMissingError, ModelNotFoundError) as exc:
-        print(f"newsqa: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(str(exc), EXIT_USAGE)
     except IndexProblem as exc:
-        print(f"newsqa: error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _error(str(exc), EXIT_FAILED)
     updates = [Update.MESSAGE, Update.CALLBACK_QUERY]
-    if webhook_url:
-        application.run_webhook(
-            listen=settings.telegram_webhook_listen,
-            port=port or settings.telegram_webhook_port,
-            url_path=urlparse(webhook_url).path.lstrip("/"),
-            webhook_url=webhook_url,
-            secret_token=webhook_secret_of(settings),
-            allowed_updates=updates,
-        )
-    else:
-        application.run_polling(allowed_updates=updates)
+    quiet = _QuietBootstrap()
+    logging.getLogger("telegram.ext").addFilter(quiet)
+    try:
+        if webhook_url:
+            listen = settings.telegram_webhook_listen
+            port = port or settings.telegram_webhook_port
+            mode = prompts.render(
+                "telegram_mode_webhook", url=webhook_url, listen=listen, port=port
+            )
+            _announce(application, mode)
+            application.run_webhook(
+                listen=listen,
+                port=port,
+                url_path=urlparse(webhook_url).path.lstrip("/"),
+                webhook_url=webhook_url,
+                secret_token=webhook_secret_of(settings),
+                allowed_updates=updates,
+            )
+        else:
+            _announce(application, prompts.load("telegram_mode_polling"))
+            application.run_polling(allowed_updates=updates)
+    except TelegramError as exc:
+        message, code = start_error(exc, settings)
+        return _error(message, code)
+    except OSError as exc:  # the webhook server could not listen (port taken, no such address)
+        if not webhook_url:
+            raise
+        where = f"{settings.telegram_webhook_listen}:{port}"
+        message = prompts.render("telegram_cannot_listen", where=where, reason=exc.strerror or exc)
+        return _error(message, EXIT_FAILED)
+    finally:
+        logging.getLogger("telegram.ext").removeFilter(quiet)
     return EXIT_OK

@@ -249,8 +249,13 @@ async def gate(update: Update, context: Context) -> None:
     if state.policy.allows(user.id if user else None, chat.id if chat else None):
         return
     if addressed(update, context.bot):
-        log.info("refused user %s in chat %s", user.id if user else None, chat.id if chat else None)
         first = user is not None and state.policy.first_refusal(user.id)
+        # Said once per user at WARNING: how the owner learns an id to allow (their own too).
+        (log.warning if first else log.info)(
+            "refused user %s in chat %s; add the user id to NEWSQA_TELEGRAM_ALLOWED to let them in",
+            user.id if user else None,
+            chat.id if chat else None,
+        )
         if update.callback_query is not None:
             text = prompts.load("tg_refusal") if first else None
             await update.callback_query.answer(text, show_alert=first)
