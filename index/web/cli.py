@@ -43,8 +43,8 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _print_report(report: Any, settings: Settings) -> int:
     if report.feeds is not None:
-        for line in report.feeds.lines():
-            print(line)
+        for result in report.feeds.results:
+            print(result.summary, file=sys.stderr if result.outcome == "failed" else sys.stdout)
     for result in report.links:
         stream = sys.stderr if result.outcome == "failed" else sys.stdout
         print(f"{_MARK[result.outcome]} {result.message}", file=stream)
@@ -62,8 +62,19 @@ def _print_report(report: Any, settings: Settings) -> int:
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch articles from links, save them as article files, update the index."""
+    from newsqa.index.web.fetch import link_refusal
     from newsqa.index.web.follow import Follower
 
+    # A link that is not an http(s) address with a host is bad input: refused before
+    # anything is fetched. (Addresses are checked by the fetcher, after DNS.)
+    bad = [
+        reason
+        for url in args.urls
+        if (reason := link_refusal(url, allow_private=True, check_address=False))
+    ]
+    if bad:
+        more = f" (and {len(bad) - 1} more bad links)" if len(bad) > 1 else ""
+        return fail(f"{bad[0]}{more}; nothing was fetched", EXIT_USAGE)
     with Follower(settings) as follower:
         report = follower.add(args.urls)
     code = _print_report(report, settings)
@@ -75,12 +86,12 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
     """Manage the feed list (kept in the index folder, shared by every bot process)."""
     from newsqa.index.web.feeds import FeedError
-    from newsqa.index.web.follow import feed_store
+    from newsqa.index.web.follow import feed_store, subscribe
 
     try:
         with feed_store(settings) as store:
             if args.feeds_command == "add":
-                feed = store.add(args.url)
+                feed = subscribe(store, args.url, settings)
                 print(f"subscribed: feed {feed.id} {feed.url} (run `newsqa refresh` to fetch it)")
             elif args.feeds_command == "remove":
                 feed = store.remove(args.feed)
@@ -112,7 +123,13 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
             report = follower.refresh(force=args.force)
     except FeedError as exc:  # e.g. a feed list written by a newer newsqa
         return fail(str(exc), EXIT_FAILED)
-    return _print_report(report, settings)
+    code = _print_report(report, settings)
+    feeds = report.feeds
+    fetched = feeds is not None and any(r.outcome in ("new", "unchanged") for r in feeds.results)
+    if code == EXIT_OK and feeds is not None and feeds.failed and not fetched:
+        waiting = f", {len(feeds.skipped)} backing off" if feeds.skipped else ""
+        return fail(f"no feed could be fetched ({len(feeds.failed)} failed{waiting})", EXIT_FAILED)
+    return code
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {

@@ -50,6 +50,7 @@ __all__ = [
     "Fetcher",
     "address_refusal",
     "decode_html",
+    "link_refusal",
     "sniff_charset",
 ]
 
@@ -260,12 +261,7 @@ class GuardedBackend(httpcore.NetworkBackend):
     ) -> httpcore.NetworkStream:
         timeout = self._deadline.clamp(timeout)
         addresses = _resolve(host, port)
-        for *_, sockaddr in addresses:
-            ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
-            reason = address_refusal(ip, allow_private=self._allow_private)
-            if reason:
-                shown = host if host == str(ip) else f"{host} ({ip})"
-                raise FetchError(f"{shown}: refused to connect to {reason}", kind="refused")
+        _refuse(host, addresses, allow_private=self._allow_private)
         last: OSError | None = None
         for family, socktype, proto, _canon, sockaddr in addresses:
             sock = socket.socket(family, socktype, proto)
@@ -302,6 +298,32 @@ class GuardedBackend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+def _refuse(host: str, addresses: list[tuple[Any, ...]], *, allow_private: bool) -> None:
+    """FetchError "refused" unless every one of `host`'s resolved addresses is allowed."""
+    for *_, sockaddr in addresses:
+        ip = ipaddress.ip_address(str(sockaddr[0]).split("%", 1)[0])
+        reason = address_refusal(ip, allow_private=allow_private)
+        if reason:
+            shown = host if host == str(ip) else f"{host} ({ip})"
+            raise FetchError(f"{shown}: refused to connect to {reason}", kind="refused")
+
+
+def link_refusal(url: str, *, allow_private: bool, check_address: bool = True) -> str | None:
+    """Why `Fetcher.get` would refuse `url` before sending it anything, as its one-line
+    message, or None when it would try: not an http(s) link with a host, or (with
+    `check_address`) a host with an address the fetcher refuses, resolved and checked as
+    the fetcher does. A host name that does not resolve now is not refused (it may later).
+    Nothing is sent to the host; a name is only looked up."""
+    try:
+        target = _check_url(url)
+        if check_address:
+            port = target.port or (443 if target.scheme == "https" else 80)
+            _refuse(target.host, _resolve(target.host, port), allow_private=allow_private)
+    except FetchError as exc:
+        return None if exc.kind == "dns" else str(exc)
+    return None
 
 
 def _resolve(host: str, port: int) -> list[tuple[Any, ...]]:

@@ -31,8 +31,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from newsqa.index.web.feeds import Feed, FeedEntry, FeedsReport, FeedStore, refresh_feeds
-from newsqa.index.web.fetch import HTML_TYPES, Fetcher, FetchError, FetchPolicy
+from newsqa.index.web.feeds import (
+    Feed,
+    FeedEntry,
+    FeedError,
+    FeedsReport,
+    FeedStore,
+    normalize_feed_url,
+    refresh_feeds,
+)
+from newsqa.index.web.fetch import HTML_TYPES, Fetcher, FetchError, FetchPolicy, link_refusal
 from newsqa.index.web.links import LinkRegistry, SavedArticle
 from newsqa.index.web.page import (
     PageError,
@@ -112,6 +120,17 @@ def feed_store(settings: Settings) -> FeedStore:
     """The feed list and each feed's state, beside the index (shared by bot processes)."""
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     return FeedStore(settings.index_dir / FEEDS_FILE)
+
+
+def subscribe(store: FeedStore, url: str, settings: Settings) -> Feed:
+    """`store.add(url)`, but a feed the fetcher would refuse (a loopback, private or
+    metadata address, checked after DNS as a refresh checks it) is refused now, with a
+    FeedError, before anything is sent to it, rather than at every refresh."""
+    normalized = normalize_feed_url(url)
+    reason = link_refusal(normalized, allow_private=settings.fetch_allow_private)
+    if reason:
+        raise FeedError(f"not subscribed: {reason}")
+    return store.add(normalized)
 
 
 def _text_hash(text: str) -> str:
@@ -216,7 +235,7 @@ class Follower:
 
     def feed_add(self, url: str) -> Feed:
         with feed_store(self.settings) as store:
-            return store.add(url)
+            return subscribe(store, url, self.settings)
 
     def feed_remove(self, feed: str) -> Feed:
         with feed_store(self.settings) as store:
