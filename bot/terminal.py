@@ -13,9 +13,11 @@ from newsqa.bot.answer import Answer, Citation
 from newsqa.bot.retrieve import AnswerSources
 
 
-def _quote_text(citation: Citation) -> Text:
+def _quote_text(citation: Citation, marked: bool = True) -> Text:
+    """The quote, its short answer in bold unless `marked` is False (an `unsure` answer
+    makes no claim, so nothing in it is bold)."""
     text = Text(citation.quote)
-    if citation.highlight is not None:
+    if marked and citation.highlight is not None:
         start = citation.highlight[0] - citation.start
         end = citation.highlight[1] - citation.start
         text.stylize("bold yellow", start, end)
@@ -36,7 +38,8 @@ def source_line(citation: Citation) -> str:
 
 
 def render_answer(answer: Answer) -> Group:
-    """The answer (short answer in bold), then each source with its quote's place."""
+    """The answer (its short answer in bold, for an `answer` only), then each source with
+    its quote's place."""
     understood = Text(f"(understood as: {answer.standalone_question})", style="dim")
     rewritten = answer.standalone_question != answer.question
     if not answer.citations:  # "the articles don't say"
@@ -47,7 +50,7 @@ def render_answer(answer: Answer) -> Group:
     for i, citation in enumerate(answer.citations):
         if i:
             body.append(" ")
-        body.append_text(_quote_text(citation))
+        body.append_text(_quote_text(citation, marked=answer.outcome == "answer"))
         body.append(f" [{citation.n}]", style="cyan")
     parts: list[Any] = [body]
     if answer.short_answer and answer.outcome == "answer":
