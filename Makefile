@@ -26,7 +26,15 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 	-DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AVX_VNNI=OFF \
 	-DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF
 
+# pip builds llama-cpp-python only when it is missing (an installed one satisfies the
+# extra); the build is announced first, since pip --quiet says nothing for minutes.
 $(VENV)/.test-extras: $(BIN)/newsqa
+	@if $(PIP) show --quiet llama-cpp-python >/dev/null 2>&1; then \
+		echo "llama-cpp-python is installed in $(VENV) already: not building it again"; \
+	else \
+		echo "Building llama-cpp-python (llama.cpp, for the real-LLM test): about 8 minutes" \
+			"the first time, quiet while it compiles; pip caches the wheel for next time"; \
+	fi
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install --quiet -e '.[test,local-llm]'
 	touch $@
 
