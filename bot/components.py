@@ -49,6 +49,13 @@ def build_answerer(
 
         llm = build_llm(settings)
     from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel
+    from newsqa.bot.support_model import DEFAULT_DIR as SUPPORT_DIR
+    from newsqa.bot.support_model import SupportModel
 
     reader = ReaderModel(settings.reader_model_dir or DEFAULT_DIR, threads=settings.reader_threads)
-    return Answerer(settings, handle, embedder, conversations, llm=llm, reader=reader)
+    support = SupportModel(
+        settings.support_model_dir or SUPPORT_DIR, threads=settings.reader_threads
+    )
+    return Answerer(
+        settings, handle, embedder, conversations, llm=llm, reader=reader, support=support
+    )

@@ -2,18 +2,25 @@
 
 The trained reader model (`bot.reader_model`) reads the question with each candidate
 sentence of the retrieved passages (and the sentence before it) and gives each a
-relevance probability and a short-answer span. Three outcomes:
+relevance probability and a short-answer span. The most relevant candidates are then
+judged as claims: the support model (`bot.support_model`) reads the question with the
+candidate's short answer against the sentence and says whether the text supports it, and
+the question's explicit qualifiers (years, quarters, ordinals, numbers, names:
+`bot.qualifiers`) must occur in the sentence, its neighbours or the article's title and
+date. Three outcomes:
 
-- `answer`: the best sentence is at or above the calibrated answer threshold;
-- `unsure`: below it, but the passages bear on the question (some sentence's embedding is
-  at least the calibrated `topic` similarity to the question's): the closest sentence is
-  quoted, hedged;
+- `answer`: a candidate is relevant, supported and meets every qualifier (thresholds
+  calibrated on held-out training data for precision);
+- `unsure`: none is, but the passages bear on the question (some sentence's embedding is
+  at least the calibrated `topic` similarity to the question's, and the passages name
+  something the question names): the closest sentence is quoted, hedged;
 - `none`: nothing retrieved bears on the question.
 
 A question that spans passages or articles gets one quote per passage whose best sentence
 the model also finds relevant (up to `max_citations`). Only verbatim sentences are ever
-returned. Without the model (`model=None`: its weights could not be loaded), the
-hand-written feature score (`bot.reader_features`) decides alone, as it did before.
+returned. Without the reader model (`model=None`: its weights could not be loaded), the
+hand-written feature score (`bot.reader_features`) decides alone, as it did before; without
+the support model, the reader's relevance and the qualifiers decide.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from newsqa.bot.answer_types import AType, question_type, short_answer
+from newsqa.bot.qualifiers import Qualifier, qualifiers, unmet
 from newsqa.bot.reader_features import Scored, Weights, score_sentences
 from newsqa.bot.reader_model import Calibration, ReaderModel
 from newsqa.bot.retrieve import Retrieval
+from newsqa.bot.support_model import Claim, SupportModel
 from newsqa.index import Snapshot, split_spans
 
 Outcome = Literal["answer", "unsure", "none"]
@@ -39,21 +48,31 @@ class ReaderConfig:
     max_sentences: int = 2  # per quote: the best sentence and a neighbour
     max_candidates: int = 8  # sentences the model reads, best by the feature score
     max_citations: int = 3  # quotes from distinct passages
+    judged: int = 3  # candidates, most relevant first, the support model judges
 
 
 @dataclass
 class Choice:
-    """A sentence the reader considered, with what the model made of it."""
+    """A sentence the reader considered, with what the models made of it."""
 
     scored: Scored
     relevance: float
     span: tuple[int, int] | None  # short answer, offsets into the sentence
+    support: float | None = None  # the support model's probability, when judged
+    unmet: list[Qualifier] = field(default_factory=list)  # the question's, not in the text
+
+    def confident(self, calibration: Calibration) -> bool:
+        """Relevant, supported (when judged) and meeting every qualifier."""
+        if self.unmet or self.relevance < calibration.answer:
+            return False
+        return self.support is None or self.support >= calibration.support
 
 
 @dataclass
 class Reading:
     outcome: Outcome
-    support: float  # the best sentence's relevance (or feature support without the model)
+    support: float  # the best sentence's confidence: relevance × support (features alone
+    # without the model)
     quotes: list[tuple[str, int, int]] = field(default_factory=list)  # (article, start, end)
     highlight: tuple[str, int, int] | None = None  # (article, start, end)
     choices: list[Choice] = field(default_factory=list)  # what was read, most relevant first
@@ -71,6 +90,7 @@ def read(
     model: ReaderModel | None,
     weights: Weights | None = None,
     recent: bool = False,
+    support: SupportModel | None = None,
 ) -> Reading:
     """Read the retrieved passages for `question`.
 
@@ -83,41 +103,102 @@ def read(
         return Reading(outcome="none", support=0.0)
     shortlist = sorted(scored, key=lambda s: -s.score)[: config.max_candidates]
     on_topic = max(s.features["dense"] for s in scored) >= config.calibration.topic
+    calibration = config.calibration
     if model is not None:
         choices = _model_choices(question, shortlist, model)
-        answer_at, also_at = config.calibration.answer, config.calibration.also
+        also_at = calibration.also
     else:  # no model: the feature score decides, as before the model, with one quote
         choices = [Choice(s, s.support, None) for s in shortlist]
-        answer_at, also_at = config.fallback_threshold, 1.1
+        calibration = Calibration(
+            answer=config.fallback_threshold, also=1.1, topic=calibration.topic, support=0.0
+        )
+        also_at = 1.1
     choices.sort(key=lambda c: -c.relevance)
-    best = choices[0]
-    if recent and best.relevance >= answer_at:
-        best = _newest(choices, answer_at, retrieval)
-    if best.relevance >= answer_at:
+    _judge(question, choices[: config.judged], retrieval, support if model else None)
+    for choice in choices[config.judged :]:  # not judged: never confident
+        choice.support = 0.0 if support is not None and model is not None else None
+        choice.unmet = choice.unmet or _unmet(question, choice, retrieval)
+    confident = [c for c in choices if c.confident(calibration)]
+    if confident:
+        best = max(confident, key=_confidence)
+        if recent:
+            best = _newest(confident, retrieval)
         outcome: Outcome = "answer"
-    elif on_topic:
-        outcome = "unsure"
     else:
-        outcome = "none"
-    reading = Reading(outcome=outcome, support=best.relevance, choices=choices)
+        best = choices[0]
+        named = [q for q in qualifiers(question) if q.kind == "name"]
+        # A question about something no retrieved passage names is not about these
+        # articles, even when it shares a year or a common word with them.
+        if named and not _names_any(question, named, retrieval):
+            on_topic = False
+        outcome = "unsure" if on_topic else "none"
+    reading = Reading(outcome=outcome, support=_confidence(best), choices=choices)
     if outcome == "none":
         return reading
     primary = _quote(best, choices, also_at, config.max_sentences)
     reading.quotes = [primary]
     reading.highlight = _highlight(best, question, kind)
     if outcome == "answer":
+        others = [c for c in confident if c is not best]
         reading.quotes += _other_passages(
-            best, choices, also_at, config.max_citations - 1, reading.quotes
+            best, others, also_at, config.max_citations - 1, reading.quotes
         )
     return reading
 
 
-def _newest(choices: list[Choice], answer_at: float, retrieval: Retrieval) -> Choice:
-    """The answering choice from the most recently published article; among choices of
+def _confidence(choice: Choice) -> float:
+    return choice.relevance * (1.0 if choice.support is None else choice.support)
+
+
+def _judge(
+    question: str, choices: list[Choice], retrieval: Retrieval, support: SupportModel | None
+) -> None:
+    """The support model's judgment and the unmet qualifiers of each choice."""
+    for choice in choices:
+        choice.unmet = _unmet(question, choice, retrieval)
+    if support is None or not choices:
+        return
+    claims = [
+        Claim(question, _answer_text(c), c.scored.text, _previous(c.scored)) for c in choices
+    ]
+    for choice, probability in zip(choices, support.judge(claims), strict=True):
+        choice.support = probability
+
+
+def _answer_text(choice: Choice) -> str:
+    if choice.span is None:
+        return ""
+    start, end = choice.span
+    return choice.scored.text[start:end].strip(" .,;:!?\"'”’)(")
+
+
+def _unmet(question: str, choice: Choice, retrieval: Retrieval) -> list[Qualifier]:
+    """The question's qualifiers that the sentence, its neighbours and its article's title
+    and date do not meet."""
+    s = choice.scored
+    article = next(
+        (c.article for c in retrieval.candidates if c.article.id == s.sentence.article_id), None
+    )
+    head = f"{article.title or ''} {article.published or ''}" if article else ""
+    evidence = f"{head}\n{_previous(s)} {s.text} {_next(s)}"
+    return unmet(question, evidence)
+
+
+def _names_any(question: str, named: list[Qualifier], retrieval: Retrieval) -> bool:
+    """Whether some retrieved passage (or its article's title) names one of `named`."""
+    for candidate in retrieval.candidates:
+        text = f"{candidate.article.title or ''}\n{candidate.text}"
+        missing = unmet(question, text)
+        if any(q not in missing for q in named):
+            return True
+    return False
+
+
+def _newest(confident: list[Choice], retrieval: Retrieval) -> Choice:
+    """The confident choice from the most recently published article; among choices of
     one date, the most relevant (choices come most relevant first)."""
     dates = {c.article.id: (c.article.published or "")[:10] for c in retrieval.candidates}
-    answering = [c for c in choices if c.relevance >= answer_at]
-    return max(answering, key=lambda c: dates.get(c.scored.sentence.article_id, ""))
+    return max(confident, key=lambda c: dates.get(c.scored.sentence.article_id, ""))
 
 
 def _model_choices(question: str, shortlist: list[Scored], model: ReaderModel) -> list[Choice]:
@@ -131,6 +212,13 @@ def _previous(scored: Scored) -> str:
     start = scored.sentence.start
     spans = split_spans(scored.article_text, max(0, start - 400), start)
     return scored.article_text[spans[-1][0] : spans[-1][1]] if spans else ""
+
+
+def _next(scored: Scored) -> str:
+    """The sentence after `scored` in its article, or ''."""
+    end = scored.sentence.end
+    spans = split_spans(scored.article_text, end, min(len(scored.article_text), end + 400))
+    return scored.article_text[spans[0][0] : spans[0][1]] if spans else ""
 
 
 def _highlight(best: Choice, question: str, kind: AType) -> tuple[str, int, int] | None:

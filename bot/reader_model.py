@@ -48,6 +48,9 @@ class Calibration:
     # Below `answer`: when some retrieved sentence is at least this similar to the question
     # (cosine of the embeddings), the passages bear on it (unsure), otherwise none.
     topic: float = 0.2
+    # With the support model: a judged candidate is confident when its support probability
+    # is at least this (and its relevance at least `answer`).
+    support: float = 0.5
 
 
 def assemble(

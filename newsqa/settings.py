@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     reader_topic_threshold: float | None = Field(default=None, ge=-1.0, le=1.0)
     reader_candidates: int = Field(default=8, ge=1, le=200)
     reader_threads: int = Field(default=1, ge=0, le=64)
+    # The support judgment behind every confident answer: its folder (unset: the shipped
+    # weights), its threshold (unset: calibrated), and how many candidates it judges.
+    support_model_dir: Path | None = None
+    support_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    support_candidates: int = Field(default=3, ge=1, le=20)
     max_citations: int = Field(default=3, ge=1, le=10)
     max_question_chars: int = Field(default=1000, ge=10)
 

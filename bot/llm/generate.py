@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from newsqa.bot.llm.context import Passage, build_messages, select_passages
-from newsqa.bot.llm.verify import Claim, best_sentence, clean_output, verify
+from newsqa.bot.llm.verify import Claim, Judge, best_sentence, clean_output, verify
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -63,6 +63,7 @@ def llm_answer(
     retrieval: Retrieval,
     settings: Settings,
     on_token: Callable[[str], None] | None = None,
+    judge: Judge | None = None,
 ) -> LlmResult | None:
     """Ask `llm` about the retrieved passages; None when the extractive answer must serve.
 
@@ -86,7 +87,7 @@ def llm_answer(
         log.warning("LLM answer failed (empty output); using the extractive answer")
         return None
     try:
-        return _verified(raw, passages, secrets_of(settings))
+        return _verified(raw, passages, secrets_of(settings), judge)
     except Exception as exc:  # a bug here must not cost the user the extractive answer
         log.warning(
             "LLM answer failed (verification error: %s); using the extractive answer",
@@ -113,8 +114,10 @@ def secrets_of(settings: Settings) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _verified(raw: str, passages: Sequence[Passage], secrets: Sequence[str] = ()) -> LlmResult:
-    checked = verify(raw, [p.support for p in passages])
+def _verified(
+    raw: str, passages: Sequence[Passage], secrets: Sequence[str] = (), judge: Judge | None = None
+) -> LlmResult:
+    checked = verify(raw, [p.support for p in passages], judge)
     removed = list(checked.removed)
     claims = [c for c in checked.claims if not any(s in c.text for s in secrets)]
     if len(claims) < len(checked.claims):

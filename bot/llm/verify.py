@@ -11,7 +11,7 @@ a paraphrased name ("the United States" for "US") is removed, never guessed at.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from newsqa.bot.text_rules import MONTH_PATTERN, MONTHS, NAME_PARTICLES, NUMBER_VALUES
@@ -258,8 +258,16 @@ def missing_facts(claim: str, sources: Sequence[str]) -> list[str]:
 
 
 # -- the verification -----------------------------------------------------------------------
-def verify(raw: str, sources: Sequence[str]) -> Verification:
-    """Check an answer against the passages it was given (`sources[n - 1]` is passage n)."""
+# A support judgment: is `claim` stated by the cited `sources`? (`support_model.py`)
+Judge = Callable[[str, Sequence[str]], bool]
+
+
+def verify(raw: str, sources: Sequence[str], judge: Judge | None = None) -> Verification:
+    """Check an answer against the passages it was given (`sources[n - 1]` is passage n).
+
+    With `judge`, a sentence whose facts all occur in what it cites must also be judged
+    supported by it: a sentence can name only cited people and numbers and still say
+    what the text does not ("Vladimir Putin attended in person")."""
     text = clean_output(raw)
     if is_no_answer(text):
         return Verification((), (), abstained=True)
@@ -275,7 +283,12 @@ def verify(raw: str, sources: Sequence[str]) -> Verification:
         if not re.search(r"[^\W\d_]", plain):
             continue  # a stray marker or list number, not a claim
         cited = tuple(dict.fromkeys(marker_numbers(kept)))
-        if not cited or missing_facts(plain, [sources[n - 1] for n in cited]):
+        cited_texts = [sources[n - 1] for n in cited]
+        if (
+            not cited
+            or missing_facts(plain, cited_texts)
+            or (judge is not None and not judge(plain, cited_texts))
+        ):
             removed.append(strip_markers(sentence))
             continue
         claims.append(Claim(kept, plain, cited))
