@@ -20,7 +20,7 @@ from newsqa import prompts
 from newsqa.bot.answer import Answer
 from newsqa.bot.citations import answer_text, resolve
 from newsqa.bot.conversation import Conversations, ConversationStore, Turn
-from newsqa.bot.followup import rewrite
+from newsqa.bot.followup import Proposal, follows_up, names_in, proposals
 from newsqa.bot.question import clean_question
 from newsqa.bot.reader import ReaderConfig, Reading, read
 from newsqa.bot.reader_features import Weights
@@ -45,6 +45,8 @@ class _State:
     abandoned: threading.Event | None = None
     llm_result: Any = None
     hint: list[str] = field(default_factory=list)
+    unclear: bool = False  # a follow-up no well-formed rewrite makes sense of
+    within: frozenset[str] = frozenset()  # a follow-up's articles (the previous answer's)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
 
@@ -52,6 +54,10 @@ class _State:
     def recent(self) -> bool:
         """The question asks for the latest news ("latest", "now", "yesterday", …)."""
         return asks_for_recent(self.standalone)
+
+
+def _ms(began: float) -> float:
+    return (time.perf_counter() - began) * 1000
 
 
 class Answerer:
@@ -196,49 +202,112 @@ class Answerer:
 
     # -- steps ---------------------------------------------------------------------------
     def _prepare(self, state: _State) -> _State:
+        """The standalone question: the question itself, the LLM's rewrite (checked), or
+        the rules' candidate rewrites judged by the reader (`bot/followup.py`)."""
         history = self.conversations.history(state.conversation) if state.conversation else []
-        standalone = None
-        if self.llm is not None and history:
+        state.standalone = state.question
+        if not history:
+            return state
+        if self.llm is not None:
             from newsqa.bot.llm.condense import llm_condense
 
-            standalone = llm_condense(self.llm, history, state.question)
-        state.standalone = standalone or rewrite(state.question, history)
-        if history and state.standalone != state.question:  # a follow-up: look where we were
+            condensed = llm_condense(self.llm, history, state.question)
+            if condensed:
+                state.standalone = condensed
+                if condensed != state.question:  # a follow-up: look where we were
+                    state.hint = list(history[-1].passages)
+                return state
+        found = proposals(state.question, history)
+        if follows_up(state.question) or any(p.question != state.question for p in found):
             state.hint = list(history[-1].passages)
+            state.within = self._conversation_articles(state, history[-1])
+        if not found:
+            state.unclear = True
+        elif [p.question for p in found] != [state.question]:
+            self._judge(state, found)
         return state
 
-    def _retrieve(self, state: _State) -> _State:
-        began = time.perf_counter()
-        vector = self.embedder.embed_query(state.standalone)
+    def _conversation_articles(self, state: _State, previous: Turn) -> frozenset[str]:
+        """The articles the previous answer cited, where a follow-up is read (empty: any).
+        A follow-up that names something those articles never mention may be read anywhere."""
         assert state.snapshot is not None
-        state.retrieval = retrieve(
+        passages = state.snapshot.passages(list(previous.passages))
+        articles = frozenset(p.article_id for p in passages.values())
+        texts = state.snapshot.articles(list(articles))
+        known = " ".join(a.text for a in texts.values()).lower()
+        if any(name.lower() not in known for name in names_in(state.question)):
+            return frozenset()
+        return articles
+
+    def _judge(self, state: _State, found: list[Proposal]) -> None:
+        """Retrieve and read for each proposal; keep the one whose best sentence the reader
+        finds most relevant (the earlier one on a tie). When nothing retrieved bears on any
+        of them, the follow-up is unclear: the bot asks for the whole question."""
+        judged = []
+        for proposal in found:
+            retrieval = self._retrieval(state, proposal.question)
+            judged.append((retrieval, self._reading(state, proposal.question, retrieval)))
+        best = max(range(len(found)), key=lambda i: (judged[i][1].support, -i))
+        if log.isEnabledFor(logging.DEBUG):
+            scores = (
+                f"{p.question} ({r.support:.3f})" for p, (_, r) in zip(found, judged, strict=True)
+            )
+            log.debug("follow-up %r: %s", state.question, "; ".join(scores))
+        if all(reading.outcome == "none" for _, reading in judged):
+            state.unclear = True
+            return
+        state.standalone = found[best].question
+        state.retrieval, state.reading = judged[best]
+
+    def _retrieval(self, state: _State, question: str) -> Retrieval:
+        began = time.perf_counter()
+        vector = self.embedder.embed_query(question)
+        assert state.snapshot is not None
+        retrieval = retrieve(
             state.snapshot,
             vector,
-            state.standalone,
+            question,
             self.settings.top_k,
             self.settings.candidates_k,
             self.settings.rrf_k,
             state.hint,
-            recent=state.recent,
+            recent=asks_for_recent(question),
         )
-        state.timings["retrieve"] = (time.perf_counter() - began) * 1000
-        return state
+        inside = [c for c in retrieval.candidates if c.passage.article_id in state.within]
+        if inside:  # a follow-up stays with the articles of the conversation
+            retrieval = dataclasses.replace(retrieval, candidates=inside)
+        state.timings["retrieve"] = state.timings.get("retrieve", 0.0) + _ms(began)
+        return retrieval
 
-    def _read(self, state: _State) -> _State:
+    def _reading(self, state: _State, question: str, retrieval: Retrieval) -> Reading:
         began = time.perf_counter()
-        assert state.snapshot is not None and state.retrieval is not None
-        args = (state.standalone, state.retrieval, state.snapshot, self.reader_config)
+        assert state.snapshot is not None
+        args = (question, retrieval, state.snapshot, self.reader_config)
+        recent = asks_for_recent(question)
         try:
-            state.reading = read(*args, self.reader, self.weights, recent=state.recent)
+            reading = read(*args, self.reader, self.weights, recent=recent)
         except ReaderModelError as exc:  # said once; the feature score reads from now on
             log.warning("%s; reading with the feature score instead", exc)
             self.reader = None
-            state.reading = read(*args, None, self.weights, recent=state.recent)
-        state.timings["read"] = (time.perf_counter() - began) * 1000
+            reading = read(*args, None, self.weights, recent=recent)
+        state.timings["read"] = state.timings.get("read", 0.0) + _ms(began)
+        return reading
+
+    def _retrieve(self, state: _State) -> _State:
+        if state.retrieval is None:  # not already retrieved while judging rewrites
+            state.retrieval = self._retrieval(state, state.standalone)
+        return state
+
+    def _read(self, state: _State) -> _State:
+        assert state.retrieval is not None
+        if state.unclear:
+            state.reading = Reading(outcome="none", support=0.0)
+        elif state.reading is None:
+            state.reading = self._reading(state, state.standalone, state.retrieval)
         return state
 
     def _generate(self, state: _State) -> _State:
-        if self.llm is None:
+        if self.llm is None or state.unclear:
             return state
         from newsqa.bot.llm import llm_answer
 
@@ -258,7 +327,9 @@ class Answerer:
         llm = state.llm_result
         mode = "llm" if llm is not None else "extractive"
         outcome, text, citations, short = "none", prompts.load("abstain"), [], None
-        if llm is not None and not llm.abstained:
+        if state.unclear:  # which turn it follows is unclear: ask for the whole question
+            text = prompts.render("followup_unclear", question=state.question)
+        elif llm is not None and not llm.abstained:
             articles = snapshot.articles([q[0] for q in llm.citations])
             citations = resolve(llm.citations, articles, reading.support)
             outcome, text = "answer", llm.text
@@ -288,7 +359,8 @@ class Answerer:
         state.timings["total"] = (time.perf_counter() - state.started) * 1000
         answer.timings_ms = {k: round(v, 1) for k, v in state.timings.items()}
         gave_up = state.abandoned is not None and state.abandoned.is_set()
-        if state.conversation is not None and not gave_up:
+        # An unclear follow-up is not a turn: the next question follows the one before it.
+        if state.conversation is not None and not gave_up and not state.unclear:
             quote = answer.citations[0].quote if answer.citations else None
             cited = tuple(
                 c.passage.id

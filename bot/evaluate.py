@@ -24,9 +24,19 @@ class Outcome:
     @property
     def kinds(self) -> list[str]:
         kinds = ["overall", "unanswerable" if self.item.is_impossible else "answerable"]
-        if self.follow_up:
-            kinds.append("follow-up")
+        if self.item.conversation is not None:  # a conversation's turns, first and later
+            kinds.append("follow-up" if self.follow_up else "first-turn")
         return kinds
+
+    @property
+    def right(self) -> bool:
+        """An unanswerable question abstained on; an answerable one whose gold answer is in
+        what the user is shown (a confident answer, or the quote of an unsure one)."""
+        if self.item.is_impossible:
+            return self.answer.abstained
+        return self.answer.outcome != "none" and present(
+            self.item.answers, self.answer.answer, first_quote(self.answer)
+        )
 
 
 def run_eval(
@@ -114,6 +124,8 @@ def _metrics(group: Sequence[Outcome], k: int) -> dict[str, Any]:
     ]
     return {
         "questions": len(group),
+        # Answered right: see `Outcome.right`.
+        "right": _mean([float(o.right) for o in group]),
         "outcome_answer": sum(o.answer.outcome == "answer" for o in group),
         "outcome_unsure": sum(o.answer.outcome == "unsure" for o in group),
         "outcome_none": sum(o.answer.outcome == "none" for o in group),

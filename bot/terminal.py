@@ -90,7 +90,7 @@ def render_sources(sources: AnswerSources | None) -> Group:
 def render_report(report: dict[str, dict[str, Any]]) -> Table:
     kinds = list(report)
     table = Table(title="newsqa eval")
-    table.add_column("metric")
+    table.add_column("metric", no_wrap=True)
     for kind in kinds:
         table.add_column(kind, justify="right")
     metrics = list(report["overall"]) if "overall" in report else list(report[kinds[0]])

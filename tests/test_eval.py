@@ -66,9 +66,13 @@ def test_eval_end_to_end_on_a_tiny_file(sample_index: Path, tmp_path: Path, caps
     path.write_text("\n".join(json.dumps(x) for x in lines))
     assert main(["eval", "--index-dir", str(sample_index), "--json", str(path)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert set(report) == {"overall", "answerable", "unanswerable", "follow-up"}
+    assert set(report) == {"overall", "answerable", "unanswerable", "first-turn", "follow-up"}
     overall = report["overall"]
     assert overall["questions"] == 4 and report["follow-up"]["questions"] == 1
+    # c opens conversation x, d follows it up; a and b are in no conversation.
+    assert report["first-turn"]["questions"] == 1
+    assert report["first-turn"]["right"] == 1.0  # Igor Kostyukov, in the answer
+    assert report["unanswerable"]["right"] == 1.0  # abstained on b
     assert overall["citation_validity"] == 1.0 and overall["recall_at_4"] == 1.0
     assert report["unanswerable"]["abstention_recall"] == 1.0
     # a: "Steve Witkoff and Jared Kushner" vs "Jared Kushner" = 4/7; c: exact = 1; d: ≥ 0.
