@@ -53,14 +53,20 @@ def p(values: list[float], q: float) -> float:
     return percentile(values, q) or 0.0
 
 
-def newsqa_answers(index_dir: Path, items: list[dict], model: bool = True) -> list[dict]:
-    """Answers at the default settings; `model=False` is the previous, feature-only reader."""
+def newsqa_answers(
+    index_dir: Path, items: list[dict], model: bool = True, support: bool = True
+) -> list[dict]:
+    """Answers at the default settings; `model=False` is the previous, feature-only reader,
+    `support=False` the trained reader without the support judgment (qualifiers still
+    checked)."""
     from newsqa.bot.components import build_answerer
     from newsqa.settings import load_settings
 
     answerer = build_answerer(load_settings(index_dir=index_dir))
     if not model:
         answerer.reader = None
+    if not support:
+        answerer.support = None
     answerer.warm()
     rows = []
     for item in items:
@@ -142,6 +148,11 @@ def quality(rows: list[dict], items: list[dict], threshold: float | None = None)
             for r, i in answerable
         ),
         "answered": statistics.mean(answered(r) for r, i in answerable),
+        # The share of confident answers that are right: a gold answer in what is shown.
+        "precision": statistics.mean(
+            [not i["is_impossible"] and present(i["answers"], *r["texts"])
+             for r, i in pairs if answered(r)] or [0.0]
+        ),
         "abstained": statistics.mean(not answered(r) for r, i in pairs if i["is_impossible"]),
         "abstain_ba": counts.balanced_accuracy or 0.0,
         "p50_ms": p([r["ms"] for r in rows], 50),
@@ -166,16 +177,18 @@ def main() -> int:
         noop_s, _, noop_out = timed([NEWSQA, "index", "--quiet", "--source", str(articles)], env)
         cold_s, cold_mb, _ = timed([NEWSQA, "ask", items[0]["question"]], env)
         ours = newsqa_answers(ours_dir, items)
+        unjudged = newsqa_answers(ours_dir, items, support=False)
         before = newsqa_answers(ours_dir, items, model=False)
         tutorial = tutorial_answers(tut_dir, items)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     odd = [i for n, i in enumerate(items) if n % 2 == 1]
     rows = {
-        "newsqa, trained reader": quality(ours, items),
+        "newsqa, reader + support judgment": quality(ours, items),
+        "newsqa, reader without the support model": quality(unjudged, items),
         "newsqa, feature reader (before)": quality(before, items),
         "tutorial pipeline": quality(tutorial, items),
-        "odd half: trained reader": quality(ours[1::2], odd),
+        "odd half: reader + support judgment": quality(ours[1::2], odd),
         "odd half: feature reader (before)": quality(before[1::2], odd),
     }
     lines = [
@@ -197,34 +210,32 @@ def main() -> int:
         "in a confident answer only; F1: the short answer on answerable questions; balanced "
         "accuracy: `answer` vs `unsure`/`none` against answerable vs not.",
         "",
-        "| answers | recall@1 | recall@4 | presence | confident presence | short-answer F1 "
-        "| balanced acc. | warm p50 ms | warm p95 ms |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| answers | recall@1 | recall@4 | presence | confident presence | `answer` right "
+        "| short-answer F1 | balanced acc. | warm p50 ms | warm p95 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, q in rows.items():
         lines.append(
             f"| {name} | {q['recall@1']:.3f} | {q['recall@4']:.3f} | {q['presence']:.3f} | "
-            f"{q['confident']:.3f} | {q['f1']:.3f} | {q['abstain_ba']:.3f} | "
+            f"{q['confident']:.3f} | {q['precision']:.3f} | {q['f1']:.3f} | "
+            f"{q['abstain_ba']:.3f} | "
             f"{q['p50_ms']:.1f} | {q['p95_ms']:.1f} |"
         )
     lines += [
         "",
-        "The trained reader's answer threshold against quality, all 500 (the default is "
-        "calibrated on held-out training data, `bot/models/reader/calibration.json`):",
+        "The cited sentence's confidence (reader relevance × support probability) against "
+        "quality, all 500, as a threshold in place of the calibrated rule "
+        "(`bot/models/support/calibration.json`):",
         "",
-        "| answer threshold | answered (answerable) | not answered (unanswerable) "
-        "| confident presence | balanced acc. |",
-        "|---|---|---|---|---|",
+        "| confidence threshold | answered (answerable) | not answered (unanswerable) "
+        "| confident presence | `answer` right | balanced acc. |",
+        "|---|---|---|---|---|---|",
     ]
-    from newsqa.bot.reader_model import ReaderModel
-
-    default = ReaderModel().calibration.answer
-    for t in sorted({0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, default}):
+    for t in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         q = quality(ours, items, t)
-        mark = " (default)" if t == default else ""
         lines.append(
-            f"| {t:.2f}{mark} | {q['answered']:.3f} | {q['abstained']:.3f} | "
-            f"{q['confident']:.3f} | {q['abstain_ba']:.3f} |"
+            f"| {t:.2f} | {q['answered']:.3f} | {q['abstained']:.3f} | "
+            f"{q['confident']:.3f} | {q['precision']:.3f} | {q['abstain_ba']:.3f} |"
         )
     table = "\n".join(lines)
     print(table)

@@ -26,6 +26,7 @@ from newsqa.bot.reader import ReaderConfig, Reading, read
 from newsqa.bot.reader_features import Weights
 from newsqa.bot.reader_model import Calibration, ReaderModel, ReaderModelError
 from newsqa.bot.retrieve import AnswerSources, Candidate, Retrieval, asks_for_recent, retrieve
+from newsqa.bot.support_model import SupportModel, SupportModelError
 from newsqa.index import Embedder, IndexCorruptError, IndexHandle, Snapshot
 from newsqa.settings import Settings
 
@@ -72,6 +73,7 @@ class Answerer:
         weights: Weights | None = None,
         llm: Any = None,
         reader: ReaderModel | None = None,
+        support: SupportModel | None = None,
     ) -> None:
         self.settings = settings
         self.index = index
@@ -80,6 +82,8 @@ class Answerer:
         self.weights = weights or Weights()
         self.llm = llm  # a LangChain chat model, or None for extractive answers
         self.reader = reader  # the trained reader model, or None for the feature score alone
+        # The support judgment, or None (its weights missing): relevance and qualifiers decide.
+        self.support = support if support is not None and support.available() else None
         self._chain: Any = None
 
     @property
@@ -178,19 +182,28 @@ class Answerer:
             except ReaderModelError as exc:
                 log.warning("%s; reading with the feature score instead", exc)
                 self.reader = None
+        if self.support is not None:
+            try:
+                self.support.load()
+            except SupportModelError as exc:
+                log.warning("%s; answering without the support judgment", exc)
+                self.support = None
 
     @property
     def reader_config(self) -> ReaderConfig:
         s = self.settings
         calibrated = self.reader.calibration if self.reader is not None else Calibration()
+        answer, support = calibrated.answer, calibrated.support
+        if self.support is not None:  # fitted together with the support threshold
+            fitted = self.support.thresholds
+            answer, support = fitted.get("relevance", answer), fitted.get("support", support)
         calibration = Calibration(
-            answer=s.reader_answer_threshold
-            if s.reader_answer_threshold is not None
-            else calibrated.answer,
+            answer=s.reader_answer_threshold if s.reader_answer_threshold is not None else answer,
             also=calibrated.also,
             topic=s.reader_topic_threshold
             if s.reader_topic_threshold is not None
             else calibrated.topic,
+            support=s.support_threshold if s.support_threshold is not None else support,
         )
         return ReaderConfig(
             calibration=calibration,
@@ -198,6 +211,7 @@ class Answerer:
             max_sentences=s.max_quote_sentences,
             max_candidates=s.reader_candidates,
             max_citations=s.max_citations,
+            judged=s.support_candidates,
         )
 
     # -- steps ---------------------------------------------------------------------------
@@ -313,8 +327,9 @@ class Answerer:
 
         began = time.perf_counter()
         assert state.retrieval is not None
+        judge = self.support.supports if self.support is not None else None
         result = llm_answer(
-            self.llm, state.standalone, state.retrieval, self.settings, state.on_token
+            self.llm, state.standalone, state.retrieval, self.settings, state.on_token, judge
         )
         if result is not None and not result.unsupported:
             state.llm_result = result

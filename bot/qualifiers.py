@@ -93,6 +93,9 @@ def qualifiers(question: str) -> list[Qualifier]:
         add("number", m)
     for m in _NAME.finditer(question):
         words = [w for w in re.findall(r"[\w'’\-]+", m.group(0))]
+        if m.start() > 0 and len(words) == 1 and words[0] in MONTHS:  # a date qualifier
+            found.append(Qualifier("month", words[0]))
+            continue
         while words and words[0].lower() in _NOT_NAMES:
             words.pop(0)
         while words and words[-1].lower() in _NOT_NAMES | _PARTICLES:

