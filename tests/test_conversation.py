@@ -445,7 +445,8 @@ def test_the_conversation_gold_set_is_well_formed() -> None:
         found = re.search(r"^id: (.+)$", text, re.M)
         texts[found.group(1) if found else name] = normalize(text)
     assert len({i.article_id for i in items if i.article_id}) >= 4  # several articles
-    for item in items:  # every gold answer is in the article it names
+    held_out = read_questions(DATA / "conversations_heldout.jsonl", require_gold=True)
+    for item in [*items, *held_out]:  # every gold answer is in the article it names
         if item.is_impossible:
             continue
         assert any(f" {normalize(a)} " in f" {texts[item.article_id]} " for a in item.answers)
