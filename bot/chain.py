@@ -299,11 +299,15 @@ class Answerer:
         args = (question, retrieval, state.snapshot, self.reader_config)
         recent = asks_for_recent(question)
         try:
-            reading = read(*args, self.reader, self.weights, recent=recent)
+            reading = read(*args, self.reader, self.weights, recent=recent, support=self.support)
         except ReaderModelError as exc:  # said once; the feature score reads from now on
             log.warning("%s; reading with the feature score instead", exc)
             self.reader = None
             reading = read(*args, None, self.weights, recent=recent)
+        except SupportModelError as exc:  # said once; no support judgment from now on
+            log.warning("%s; answering without the support judgment", exc)
+            self.support = None
+            reading = read(*args, self.reader, self.weights, recent=recent)
         state.timings["read"] = state.timings.get("read", 0.0) + _ms(began)
         return reading
 

@@ -53,6 +53,10 @@ _NOT_NAMES = frozenset(
     monday tuesday wednesday thursday friday saturday sunday""".split()
 )
 _PARTICLES = frozenset(NAME_PARTICLES) | {"of", "the", "and", "s"}
+# A demonym used as an adjective ("the American official", "the Emirati president") says
+# where, not who: articles write it as often as the country ("US official"), so it is not
+# required to occur.
+_DEMONYM = re.compile(r"^[A-Z][a-z]+(?:ian|ean|can|ese|ish|ati|eli|ani|ic)$")
 
 
 def plain(text: str) -> str:
@@ -96,13 +100,17 @@ def qualifiers(question: str) -> list[Qualifier]:
         if m.start() > 0 and len(words) == 1 and words[0] in MONTHS:  # a date qualifier
             found.append(Qualifier("month", words[0]))
             continue
+        if m.start() == 0 and words:  # the question's first word is capitalized anyway
+            words.pop(0)
         while words and words[0].lower() in _NOT_NAMES:
             words.pop(0)
         while words and words[-1].lower() in _NOT_NAMES | _PARTICLES:
             words.pop()
-        if not words or (words[0] in MONTHS and len(words) == 1):
-            if words:  # a month: a date qualifier
-                found.append(Qualifier("month", words[0]))
+        words = [re.sub(r"['’]s$", "", w) for w in words]
+        after = question[m.end() :]
+        if len(words) == 1 and _DEMONYM.match(words[0]) and re.match(r"['’]?s?\s+[a-z]", after):
+            continue
+        if not words:
             continue
         if any(a < m.end() and m.start() < b for a, b in taken):
             continue

@@ -126,10 +126,7 @@ def read(
         outcome: Outcome = "answer"
     else:
         best = choices[0]
-        named = [q for q in qualifiers(question) if q.kind == "name"]
-        # A question about something no retrieved passage names is not about these
-        # articles, even when it shares a year or a common word with them.
-        if named and not _names_any(question, named, retrieval):
+        if _about_something_else(question, retrieval):
             on_topic = False
         outcome = "unsure" if on_topic else "none"
     reading = Reading(outcome=outcome, support=_confidence(best), choices=choices)
@@ -184,14 +181,20 @@ def _unmet(question: str, choice: Choice, retrieval: Retrieval) -> list[Qualifie
     return unmet(question, evidence)
 
 
-def _names_any(question: str, named: list[Qualifier], retrieval: Retrieval) -> bool:
-    """Whether some retrieved passage (or its article's title) names one of `named`."""
+def _about_something_else(question: str, retrieval: Retrieval) -> bool:
+    """A question that names a thing and a time (or figure), where no retrieved passage
+    names the thing, is about something the articles never mention, even when they share
+    its year ("Who won the 2022 World Cup?"). A name alone is not enough: articles name the
+    same thing in other words ("the White House" for the US president)."""
+    asked = qualifiers(question)
+    named = [q for q in asked if q.kind == "name"]
+    if not named or len(named) == len(asked):
+        return False
     for candidate in retrieval.candidates:
-        text = f"{candidate.article.title or ''}\n{candidate.text}"
-        missing = unmet(question, text)
+        missing = unmet(question, f"{candidate.article.title or ''}\n{candidate.text}")
         if any(q not in missing for q in named):
-            return True
-    return False
+            return False
+    return True
 
 
 def _newest(confident: list[Choice], retrieval: Retrieval) -> Choice:

@@ -58,3 +58,10 @@ def test_question_words_and_sentence_starts_are_not_names() -> None:
         ("month", "May"),
         ("year", "2024"),
     }
+
+
+def test_demonyms_and_possessives() -> None:
+    """"the American official" says where, not who; "Washington's" names Washington."""
+    assert qualifiers("Which press outlet relayed the American official's remarks?") == []
+    assert [q.text for q in qualifiers("What did Washington's envoy say?")] == ["Washington"]
+    assert [q.text for q in qualifiers("Who met the Americans?")] == ["Americans"]
