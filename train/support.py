@@ -441,7 +441,7 @@ def train(args: argparse.Namespace) -> None:
         data = build(args.seed, args)
         data["encoded"] = encode(tokenizer, data["examples"])
         cache.write_text(json.dumps(data))
-    examples = data["encoded"]
+    examples = data["encoded"][args.offset :]
     if args.limit:
         examples = examples[: args.limit]
     kinds = Counter((x["kind"], x["label"]) for x in data["examples"])
@@ -449,6 +449,8 @@ def train(args: argparse.Namespace) -> None:
           + ", ".join(f"{k}/{y}={n}" for (k, y), n in sorted(kinds.items())), flush=True)
     order = batches(examples, args.batch_size, args.seed)
     model = make_model(base)
+    if args.offset:  # a later stage: on from the previous stage's weights, on new claims
+        model.load_state_dict(torch.load(OUT / f"final-{args.previous}.pt"))
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     total = len(order)
     warmup = max(1, int(0.06 * total))
@@ -457,7 +459,7 @@ def train(args: argparse.Namespace) -> None:
         lambda step: min((step + 1) / warmup, max(0.0, (total - step) / (total - warmup))),
     )
     step = 0
-    checkpoint = OUT / "checkpoint.pt"
+    checkpoint = OUT / f"checkpoint-{args.offset}.pt"
     if checkpoint.exists():
         state = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(state["model"])
@@ -486,8 +488,13 @@ def train(args: argparse.Namespace) -> None:
         if step % 200 == 0 or step == total:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "schedule": schedule.state_dict(), "step": step}, checkpoint)
+    torch.save(model.state_dict(), OUT / f"final-{args.offset}.pt")
     torch.save(model.state_dict(), OUT / "final.pt")
-    run = {"seconds": round(time.perf_counter() - began), "claims": len(examples),
+    stages = json.loads((OUT / "run.json").read_text())["stages"] if args.offset else []
+    stages.append({"offset": args.offset, "claims": len(examples), "lr": args.lr,
+                   "seconds": round(time.perf_counter() - began)})
+    run = {"seconds": sum(st["seconds"] for st in stages),
+           "claims": sum(st["claims"] for st in stages), "stages": stages,
            "kinds": {f"{k}/{y}": n for (k, y), n in sorted(kinds.items())}}
     (OUT / "run.json").write_text(json.dumps(run))
     export(model, base, examples)
@@ -564,6 +571,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--qa-abstain-share", type=float, default=0.6,
                         help="share of qa-abstain's answerable questions used")
     parser.add_argument("--claims", type=int, default=12000, help="entailment pairs used")
+    parser.add_argument("--offset", type=int, default=0,
+                        help="a later stage: start at this claim, from the weights of the "
+                        "stage that started at --previous")
+    parser.add_argument("--previous", type=int, default=0)
     parser.add_argument("--prepare-only", action="store_true",
                         help="build and cache the claims, do not train")
     parser.add_argument("--export-only", action="store_true",
