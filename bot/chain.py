@@ -57,6 +57,24 @@ class _State:
         return asks_for_recent(self.standalone)
 
 
+def _relevance(reading: Reading) -> float:
+    """How relevant the reader model finds the best sentence it read (0 when none)."""
+    return max((c.relevance for c in reading.choices), default=0.0)
+
+
+_OUTCOMES = {"none": 0, "unsure": 1, "answer": 2}
+
+
+def _inside(retrieval: Retrieval, articles: frozenset[str]) -> list[Candidate]:
+    return [c for c in retrieval.candidates if c.passage.article_id in articles]
+
+
+def _rank(reading: Reading, order: int) -> tuple[int, float, int]:
+    """A rewrite the reader answers beats one it is unsure of, which beats one nothing
+    retrieved bears on; then the more relevant best sentence; then the likelier rewrite."""
+    return _OUTCOMES[reading.outcome], _relevance(reading), -order
+
+
 def _ms(began: float) -> float:
     return (time.perf_counter() - began) * 1000
 
@@ -255,17 +273,16 @@ class Answerer:
 
     def _judge(self, state: _State, found: list[Proposal]) -> None:
         """Retrieve and read for each proposal; keep the one whose best sentence the reader
-        finds most relevant (the earlier one on a tie). When nothing retrieved bears on any
-        of them, the follow-up is unclear: the bot asks for the whole question."""
+        finds most relevant, among those it answers if any (`_rank`). When nothing retrieved
+        bears on any of them, the follow-up is unclear: the bot asks for the whole question."""
         judged = []
         for proposal in found:
             retrieval = self._retrieval(state, proposal.question)
             judged.append((retrieval, self._reading(state, proposal.question, retrieval)))
-        best = max(range(len(found)), key=lambda i: (judged[i][1].support, -i))
+        best = max(range(len(found)), key=lambda i: _rank(judged[i][1], i))
         if log.isEnabledFor(logging.DEBUG):
-            scores = (
-                f"{p.question} ({r.support:.3f})" for p, (_, r) in zip(found, judged, strict=True)
-            )
+            pairs = zip(found, judged, strict=True)
+            scores = (f"{p.question} ({_relevance(r):.3f})" for p, (_, r) in pairs)
             log.debug("follow-up %r: %s", state.question, "; ".join(scores))
         if all(reading.outcome == "none" for _, reading in judged):
             state.unclear = True
@@ -287,7 +304,7 @@ class Answerer:
             state.hint,
             recent=asks_for_recent(question),
         )
-        inside = [c for c in retrieval.candidates if c.passage.article_id in state.within]
+        inside = _inside(retrieval, state.within)
         if inside:  # a follow-up stays with the articles of the conversation
             retrieval = dataclasses.replace(retrieval, candidates=inside)
         state.timings["retrieve"] = state.timings.get("retrieve", 0.0) + _ms(began)

@@ -130,7 +130,7 @@ class Proposal:
     """One candidate standalone question, and the rule that proposed it."""
 
     question: str
-    rule: str  # "as asked", "and", "pronoun", "ellipsis", "swap"
+    rule: str  # "as asked", "pronoun", "ellipsis", "swap", "said"
 
 
 # -- well-formedness --------------------------------------------------------------------------
@@ -426,7 +426,8 @@ def _noun_phrases(question: str) -> list[str]:
                 or low in WH
                 or low in PREPOSITIONS
                 or low in DETERMINERS
-                or low in {"and", "or", "not", "again", "also", "last", "first"}
+                or low in {"and", "or", "not", "again", "also", "due", "likely", "able"}
+                or (low in {"last", "first"} and len(phrase) > 1)  # "the first budget" stays
                 or _verbish(following)
                 or len(phrase) > 5
             ):
@@ -450,6 +451,8 @@ def _answer_phrase(turn: Turn) -> str | None:
         return None
     first = words[0]
     if first in MONTHS or first.lower() in _WEEKDAYS or re.fullmatch(r"[\d,.]+", text):
+        return None
+    if text.isupper() and len(text) > 4:  # a dateline ("GRENFOLD"), not a name
         return None
     if first.lower() in {"a", "an"}:
         return "the " + " ".join(words[1:]) if len(words) > 1 else None
@@ -508,6 +511,8 @@ def _referents(pronoun: str, history: Sequence[Turn]) -> list[str]:
         for turn in [last, *earlier]:
             found += [_without_title(n) for n in _names(turn.standalone) if _person_like(n)]
         found += [_without_title(n) for n in _names(last.quote or "", False) if _person_like(n)]
+        for turn in [last, *earlier]:  # a surname alone: "What did Adeyemi do before?"
+            found += [n for n in _names(turn.standalone) if " " not in n and not n.isupper()]
     elif pronoun in _PLURAL:
         if entity and (entity[:1].isupper() or " and " in entity or entity.endswith("s")):
             found.append(entity)
@@ -785,6 +790,12 @@ def _swap(question: str, history: Sequence[Turn]) -> list[str]:
         results.append(f"What is {subject}?")
     for turn in list(reversed(history[-2:])):
         results += _swaps_into(turn.standalone, subject)
+    first = subject.split()[0].lower()
+    if not results and first in PREPOSITIONS and len(subject.split()) > 1:
+        # "And at the last election?" after "What was the turnout?": the new circumstance
+        # added to the previous question.
+        previous = history[-1].standalone.strip().rstrip("?").rstrip()
+        results.append(f"{previous} {subject}?")
     return results
 
 
@@ -838,6 +849,36 @@ def _swaps_into(previous: str, subject: str) -> list[str]:
     return results
 
 
+_SAID_SO = re.compile(
+    r"^((?:who|which\s+\w+|what\s+\w+))\s+(said|says|claimed|reported|announced|told\s+\w+)"
+    r"\s+(?:so|that|this|it)\s*\??\s*$",
+    re.IGNORECASE,
+)
+_REPORTED = (
+    re.compile(
+        r"\b(?:said|says|told reporters|announced|claimed|reported)\s+(?:that\s+)?(.+?)[.!]?$"
+    ),
+    re.compile(r"^(.+?),\s+[^,]*\b(?:said|says|told reporters)[.!]?$"),
+)
+
+
+def _said_so(question: str, history: Sequence[Turn]) -> list[str]:
+    """ "Who said so?" → "Who said <what the previous quote reports>?"."""
+    match = _SAID_SO.match(_strip_connective(question))
+    quote = (history[-1].quote or "").strip()
+    if not match or not quote:
+        return []
+    results = []
+    for pattern in _REPORTED:
+        found = pattern.search(quote)
+        if found:
+            clause = found.group(1).strip().rstrip(".!")
+            clause = clause[0].lower() + clause[1:] if clause[1:2].islower() else clause
+            if 3 <= len(clause.split()) <= 25:
+                results.append(f"{_capitalize(match.group(1))} {match.group(2)} {clause}?")
+    return results
+
+
 def _capitalize(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
@@ -861,6 +902,7 @@ def proposals(question: str, history: Sequence[Turn], limit: int = MAX_PROPOSALS
         rewrites.append(Proposal(text, "ellipsis"))
     rewrites += [Proposal(t, "pronoun") for t in _resolve_pronouns(stripped, history, limit)]
     rewrites += [Proposal(t, "swap") for t in _swap(asked, history)]
+    rewrites += [Proposal(t, "said") for t in _said_so(asked, history)]
     seen = {p.question.lower() for p in found} | previous | {asked.lower()}
     for proposal in rewrites:
         key = proposal.question.lower()
