@@ -53,8 +53,10 @@ def build_answerer(
     from newsqa.bot.support_model import SupportModel
 
     reader = ReaderModel(settings.reader_model_dir or DEFAULT_DIR, threads=settings.reader_threads)
-    support = SupportModel(
-        settings.support_model_dir or SUPPORT_DIR, threads=settings.reader_threads
+    support = (
+        SupportModel(settings.support_model_dir or SUPPORT_DIR, threads=settings.reader_threads)
+        if settings.support_enabled
+        else None
     )
     return Answerer(
         settings, handle, embedder, conversations, llm=llm, reader=reader, support=support

@@ -106,6 +106,7 @@ class Settings(BaseSettings):
     reader_threads: int = Field(default=1, ge=0, le=64)
     # The support judgment behind every confident answer: its folder (unset: the shipped
     # weights), its threshold (unset: calibrated), and how many candidates it judges.
+    support_enabled: bool = False  # off until its weights reach the targets
     support_model_dir: Path | None = None
     support_threshold: float | None = Field(default=None, ge=0.0, le=1.0)
     support_candidates: int = Field(default=3, ge=1, le=20)
