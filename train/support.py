@@ -46,6 +46,7 @@ from newsqa.bot.reader_model import assemble as reader_assemble
 from newsqa.bot.support_model import assemble
 from newsqa.index.embedding import bundled_model_path
 from newsqa.index.sentences import split_spans
+from train.reader import batches
 
 SHARED = Path(os.environ.get("NEWSQA_SHARED_DATA", "../shared/data"))
 OUT = Path("train/out-support")
@@ -372,20 +373,6 @@ def encode(tokenizer, examples: list[dict]) -> list[dict]:
     for x, c, a, s, p in zip(examples, cs, ans, ss, xs, strict=True):
         row, types = assemble(c, a, s, p, cls, sep)
         out.append({"ids": row, "types": types, "label": x["label"]})
-    return out
-
-
-def batches(examples: list[dict], size: int, seed: int) -> list[list[int]]:
-    """Length-bucketed batches in a fixed shuffled order: little padding, same every run."""
-    rng = random.Random(seed)
-    order = list(range(len(examples)))
-    rng.shuffle(order)
-    chunk = size * 50
-    out: list[list[int]] = []
-    for i in range(0, len(order), chunk):
-        block = sorted(order[i : i + chunk], key=lambda j: len(examples[j]["ids"]))
-        out += [block[k : k + size] for k in range(0, len(block), size)]
-    rng.shuffle(out)
     return out
 
 
