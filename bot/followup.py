@@ -173,7 +173,10 @@ def well_formed(question: str) -> bool:
         return False
     if not text[:1].isupper() or len(text) > 300:
         return False
-    tokens = [t.lower().strip(".,") for t in _tokens(text)]
+    raw = [t.strip(".,") for t in _tokens(text)]
+    # An acronym is a name, not the word it spells: "the US", "the IT budget".
+    shouted = text.isupper()
+    tokens = [t if len(t) > 1 and t.isupper() and not shouted else t.lower() for t in raw]
     first = 1 if len(tokens) > 1 and tokens[0] in PREPOSITIONS and tokens[1] in WH else 0
     if len(tokens) < first + 2 or tokens[first] not in WH | AUX:
         return False

@@ -67,6 +67,8 @@ def test_garbled_questions_are_not_well_formed(question: str) -> None:
         "Who is the official who reported the outages?",
         "Did the talks end without a breakthrough?",
         "How many cars is that enough for?",
+        "Who represented the US?",  # an acronym, not the pronoun "us"
+        "WHO IS HE?",  # shouted: the words, not acronyms
     ],
 )
 def test_whole_questions_are_well_formed(question: str) -> None:
@@ -302,17 +304,23 @@ def test_gold_follow_ups_with_an_llm(
         for item in pairs:
             if item["id"].endswith("b"):
                 # Only words of the question: a rewrite that adds a number, name, date,
-                # link or identifier the conversation lacks is not used (condense.py).
-                rewritten[item["id"]] = f"Standalone version of: {item['question']}"
-                script.append(rewritten[item["id"]])
+                # link or identifier the conversation lacks is not used, nor one that is
+                # not one whole question ("And for Russia, exactly?"): condense.py.
+                rewrite = f"{item['question'].rstrip('?')}, exactly?"
+                rewritten[item["id"]] = rewrite if well_formed(rewrite) else None
+                script.append(rewrite)
             script.append("Russia sent military intelligence chief Igor Kostyukov [1].")
         server.script(*script)
         monkeypatch.setenv("NEWSQA_LLM_BASE_URL", server.base_url)
         monkeypatch.setenv("NEWSQA_LLM_MODEL", "test-model")
         assert main(["ask", "--index-dir", str(sample_index), "--batch", str(batch)]) == 0
     out = {o["id"]: o for o in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert sum(r is not None for r in rewritten.values()) >= 5
     for key, standalone in rewritten.items():
-        assert out[key]["standalone_question"] == standalone  # the LLM's rewrite is used
+        if standalone is None:  # refused: the rules' rewrite instead
+            assert not out[key]["standalone_question"].endswith(", exactly?")
+        else:
+            assert out[key]["standalone_question"] == standalone  # the LLM's rewrite is used
     article = Path(__file__).parent.parent / "data" / "articles" / "abu-dhabi-talks.txt"
     text = article.read_text(encoding="utf-8").strip()
     for answer in out.values():

@@ -568,6 +568,25 @@ def test_an_llm_rewrite_that_invents_is_not_used(rewrite: str, used: bool) -> No
     assert (not invented(rewrite, conversation)) is used
 
 
+@pytest.mark.parametrize(
+    ("reply", "used"),
+    [
+        ("Who represented the US?", True),
+        ("Russia sent military intelligence chief Igor Kostyukov [1].", False),  # an answer
+        ("Who did Russia send? Who represented the US?", False),  # two questions
+    ],
+)
+def test_an_llm_rewrite_that_is_not_one_question_is_not_used(reply: str, used: bool) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from newsqa.bot.conversation import Turn
+    from newsqa.bot.llm.condense import llm_condense
+
+    previous = Turn("Who did Russia send?", "Who did Russia send?", "Igor Kostyukov", None)
+    llm = FakeListChatModel(responses=[reply])
+    assert (llm_condense(llm, [previous], "And the US?") == reply) is used
+
+
 def test_fake_markers_and_script_links_never_reach_an_answer() -> None:
     from newsqa.bot.answer import Citation
     from newsqa.bot.citations import answer_text

@@ -45,7 +45,15 @@ def test_endpoint_vanishes_and_comes_back_mid_conversation(sample_index: Path, e
 
         server.script(GOOD)
         assert "Kostyukov" in ask("Who did Russia send?")
-        server.script(Reply(status=500), Reply(close=True), Reply(GOOD))
+        # Each follow-up turn makes two calls: the rewrite (`condense`), then the answer.
+        server.script(
+            Reply(status=500),
+            Reply(status=500),
+            Reply(close=True),
+            Reply(close=True),
+            Reply("Who did Russia send?"),
+            Reply(GOOD),
+        )
         assert "4,600" in ask("How many detainees were released?")  # 500: fallback
         assert "Witkoff" in ask("Who represented the US?")  # dropped connection: fallback
         assert "Kostyukov" in ask("Who did Russia send?")  # back: the LLM answers again
@@ -53,7 +61,7 @@ def test_endpoint_vanishes_and_comes_back_mid_conversation(sample_index: Path, e
     assert "Witkoff" in ask("Who represented the US?")
     # ... and comes back on the same address: no restart needed.
     state = _State()
-    state.replies = [Reply(GOOD)]
+    state.replies = [Reply(GOOD)]  # also the rewrite: not a question, so not used
     revived = _SamePort(state, port)
     thread = threading.Thread(target=revived.serve_forever, args=(0.05,), daemon=True)
     thread.start()

@@ -5,6 +5,8 @@ rewrite is checked in code like an answer: one that adds names, numbers, dates, 
 identifiers (keys, tokens, handles, paths: `looks_like_identifier`) found neither in the
 conversation nor in the question is not used, so the model cannot slip invented facts or
 a secret into the question that is shown to the user and sent on to the answer prompt.
+A reply that is not one whole question (an answer, a citation, two questions) is not used
+either (`followup.well_formed`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from newsqa import prompts
 from newsqa.bot.conversation import Turn
+from newsqa.bot.followup import well_formed
 from newsqa.bot.llm.verify import missing_facts, strip_markers
 
 if TYPE_CHECKING:
@@ -71,6 +74,9 @@ def llm_condense(llm: BaseChatModel, history: Sequence[Turn], question: str) -> 
     content = reply.content if isinstance(reply.content, str) else ""
     lines = [line.strip().strip('"') for line in content.strip().splitlines() if line.strip()]
     if not lines or len(lines[0]) > 4 * len(question) + 200:
+        return None
+    if lines[0] != question and not well_formed(lines[0]):
+        log.info("LLM rewrite is not one whole question; using the deterministic one")
         return None
     if invented(lines[0], f"{conversation}\n{question}"):
         log.info("LLM rewrite adds what the conversation does not say; using the deterministic one")
