@@ -8,7 +8,7 @@ Indexes the SQuAD 2.0 sample in a temporary folder, scores every candidate sente
 every question with the reader's features, fits a logistic regression (label: the
 sentence contains a gold answer) on the even-numbered questions, picks the support
 threshold with the best balanced accuracy on the same half, and reports both halves.
-Paste the printed values into `bot/reader_features.py` (Weights) and `newsqa/settings.py`
+Paste the printed values into `bot/reader/features.py` (Weights) and `newsqa/settings.py`
 (abstain_threshold); never tune on the odd half that BENCHMARKS.md reports.
 """
 
@@ -28,7 +28,7 @@ from bench.__main__ import SQUAD
 def features(index_dir: Path, items: list[dict]) -> list[dict]:
     from newsqa.bot.components import build_answerer
     from newsqa.bot.metrics import present
-    from newsqa.bot.reader_features import FEATURES, Weights, score_sentences
+    from newsqa.bot.reader.features import FEATURES, Weights, score_sentences
     from newsqa.bot.retrieve import retrieve
     from newsqa.settings import load_settings
 
@@ -85,7 +85,7 @@ def evaluate(rows: list[dict], w: np.ndarray, b: float, threshold: float | None 
 def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
-    from newsqa.bot.reader_features import FEATURES
+    from newsqa.bot.reader.features import FEATURES
     from newsqa.index import build_index
     from newsqa.settings import load_settings
 

@@ -18,15 +18,15 @@ from typing import Any
 
 from newsqa import prompts
 from newsqa.bot.answer import Answer
-from newsqa.bot.citations import answer_text, resolve
 from newsqa.bot.conversation import Conversations, ConversationStore, Turn
 from newsqa.bot.followup import Proposal, follows_up, names_in, proposals
 from newsqa.bot.question import clean_question
 from newsqa.bot.reader import ReaderConfig, Reading, read
-from newsqa.bot.reader_features import Weights
-from newsqa.bot.reader_model import Calibration, ReaderModel, ReaderModelError
+from newsqa.bot.reader.citations import answer_text, resolve
+from newsqa.bot.reader.features import Weights
+from newsqa.bot.reader.model import Calibration, ReaderModel, ReaderModelError
+from newsqa.bot.reader.support import SupportModel, SupportModelError
 from newsqa.bot.retrieve import AnswerSources, Candidate, Retrieval, asks_for_recent, retrieve
-from newsqa.bot.support_model import SupportModel, SupportModelError
 from newsqa.index import Embedder, IndexCorruptError, IndexHandle, Snapshot
 from newsqa.settings import Settings
 

@@ -48,9 +48,9 @@ def build_answerer(
         from newsqa.bot.llm import build_llm
 
         llm = build_llm(settings)
-    from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel
-    from newsqa.bot.support_model import DEFAULT_DIR as SUPPORT_DIR
-    from newsqa.bot.support_model import SupportModel
+    from newsqa.bot.reader.model import DEFAULT_DIR, ReaderModel
+    from newsqa.bot.reader.support import DEFAULT_DIR as SUPPORT_DIR
+    from newsqa.bot.reader.support import SupportModel
 
     reader = ReaderModel(settings.reader_model_dir or DEFAULT_DIR, threads=settings.reader_threads)
     support = (

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from newsqa.bot.conversation import Turn
-from newsqa.bot.text_rules import MONTHS, NAME_PARTICLES
+from newsqa.bot.reader.text_rules import MONTHS, NAME_PARTICLES
 
 MAX_PROPOSALS = 4  # rewrites judged per follow-up, besides the question as asked
 MAX_REFERENT_WORDS = 8

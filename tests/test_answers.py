@@ -6,9 +6,9 @@ import pytest
 from conftest import SAMPLE_ID
 
 from newsqa import prompts
-from newsqa.bot.answer_types import AType, candidates, question_type, short_answer
-from newsqa.bot.citations import CitationError, check, make_citation, resolve
 from newsqa.bot.question import QuestionError
+from newsqa.bot.reader.answer_types import AType, candidates, question_type, short_answer
+from newsqa.bot.reader.citations import CitationError, check, make_citation, resolve
 from newsqa.index import ArticleRecord
 
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from conftest import answerer_over
 
-from newsqa.bot.citations import newest_first
+from newsqa.bot.reader.citations import newest_first
 from newsqa.bot.retrieve import asks_for_recent
 
 OLD = """---
@@ -95,7 +95,7 @@ def test_latest_question_is_answered_from_the_newest_article(ferry) -> None:
 def test_only_extractive_quotes_are_reordered() -> None:
     """An LLM's text says [1] for the first source it was given: its citations keep that
     order; the reader's quotes, whose text is written after numbering, go newest first."""
-    from newsqa.bot.citations import resolve
+    from newsqa.bot.reader.citations import resolve
     from newsqa.index import ArticleRecord
 
     articles = {

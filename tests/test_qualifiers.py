@@ -1,10 +1,10 @@
-"""The question's explicit qualifiers must occur in what is cited (bot/qualifiers.py)."""
+"""The question's explicit qualifiers must occur in what is cited (bot/reader/qualifiers.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from newsqa.bot.qualifiers import qualifiers, unmet
+from newsqa.bot.reader.qualifiers import qualifiers, unmet
 
 WARSAW = (
     "In 2012 the Economist Intelligence Unit ranked Warsaw as the 32nd most liveable city "

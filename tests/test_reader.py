@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import SAMPLE_DIR, SAMPLE_ID, answerer_over, make_settings
 
-from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel, assemble
+from newsqa.bot.reader.model import DEFAULT_DIR, ReaderModel, assemble
 
 SAMPLE = (SAMPLE_DIR / SAMPLE_ID).read_text(encoding="utf-8")
 

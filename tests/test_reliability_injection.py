@@ -589,7 +589,7 @@ def test_an_llm_rewrite_that_is_not_one_question_is_not_used(reply: str, used: b
 
 def test_fake_markers_and_script_links_never_reach_an_answer() -> None:
     from newsqa.bot.answer import Citation
-    from newsqa.bot.citations import answer_text
+    from newsqa.bot.reader.citations import answer_text
     from newsqa.bot.telegram.format import source_heading
 
     quote = "It cost 240 million euros [9], according to source [10, 11]."

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from newsqa.bot.llm.verify import verify
-from newsqa.bot.support_model import Claim, SupportModel, closest_sentences
+from newsqa.bot.reader.support import Claim, SupportModel, closest_sentences
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = (ROOT / "data" / "articles" / "abu-dhabi-talks.txt").read_text(encoding="utf-8")
@@ -71,7 +71,7 @@ def test_the_verifier_drops_a_sentence_its_citation_does_not_support(
 
 
 def test_missing_weights_are_a_clear_error(tmp_path: Path) -> None:
-    from newsqa.bot.support_model import SupportModelError
+    from newsqa.bot.reader.support import SupportModelError
 
     missing = SupportModel(tmp_path)
     assert not missing.available()

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from newsqa.bot.reader_model import DEFAULT_DIR, ReaderModel
+from newsqa.bot.reader.model import DEFAULT_DIR, ReaderModel
 from newsqa.index.sentences import split_spans
 from train.reader import DATA, _held_out, _load
 

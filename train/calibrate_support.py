@@ -33,9 +33,9 @@ from pathlib import Path
 import numpy as np
 
 from newsqa.bot.metrics import present
-from newsqa.bot.qualifiers import unmet
-from newsqa.bot.reader_model import ReaderModel
-from newsqa.bot.support_model import DEFAULT_DIR, Claim, SupportModel
+from newsqa.bot.reader.model import ReaderModel
+from newsqa.bot.reader.qualifiers import unmet
+from newsqa.bot.reader.support import DEFAULT_DIR, Claim, SupportModel
 from newsqa.index.sentences import split_spans
 from train.support import COMMITS, OUT, perturb
 

@@ -11,7 +11,7 @@
 3. Export to ONNX, dynamic int8 quantization, held-out figures for both, and a model card
    (`bot/models/reader/CARD.md`) with the data's commit and the settings.
 
-Input layout (shared with `bot.reader_model`): [CLS] question [SEP] sentence [SEP]
+Input layout (shared with `bot/reader/model.py`): [CLS] question [SEP] sentence [SEP]
 previous sentence's tail [SEP], segment 0 for the question, 1 for the rest.
 Checkpoints go to `train/out/` every few hundred steps; a stopped run resumes there.
 """
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from newsqa.bot.metrics import best_f1
-from newsqa.bot.reader_model import (
+from newsqa.bot.reader.model import (
     MAX_CONTEXT_TOKENS,
     MAX_QUESTION_TOKENS,
     MAX_SENTENCE_TOKENS,

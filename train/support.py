@@ -39,11 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-from newsqa.bot.answer_types import AType, candidates, question_type
 from newsqa.bot.metrics import best_f1, normalize
-from newsqa.bot.reader_model import ReaderModel, _best_span
-from newsqa.bot.reader_model import assemble as reader_assemble
-from newsqa.bot.support_model import assemble
+from newsqa.bot.reader.answer_types import AType, candidates, question_type
+from newsqa.bot.reader.model import ReaderModel, _best_span
+from newsqa.bot.reader.model import assemble as reader_assemble
+from newsqa.bot.reader.support import assemble
 from newsqa.index.embedding import bundled_model_path
 from newsqa.index.sentences import split_spans
 from train.reader import batches

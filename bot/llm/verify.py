@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from newsqa.bot.text_rules import MONTH_PATTERN, MONTHS, NAME_PARTICLES, NUMBER_VALUES
+from newsqa.bot.reader.text_rules import MONTH_PATTERN, MONTHS, NAME_PARTICLES, NUMBER_VALUES
 
 # The sentence `prompts/answer.md` tells the model to reply with when the passages do not
 # answer; a constant, so that code and prompt can be checked against each other.
@@ -258,7 +258,7 @@ def missing_facts(claim: str, sources: Sequence[str]) -> list[str]:
 
 
 # -- the verification -----------------------------------------------------------------------
-# A support judgment: is `claim` stated by the cited `sources`? (`support_model.py`)
+# A support judgment: is `claim` stated by the cited `sources`? (`reader/support.py`)
 Judge = Callable[[str, Sequence[str]], bool]
 
 

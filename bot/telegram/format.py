@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from newsqa import prompts
 from newsqa.bot.answer import Answer, Citation
-from newsqa.bot.citations import unmarked
+from newsqa.bot.reader.citations import unmarked
 from newsqa.bot.retrieve import AnswerSources, Candidate
 
 MESSAGE_LIMIT = 4096

@@ -6,7 +6,7 @@ it grow in 2000?" over a sentence about 2010), another ordinal ("the 22nd" again
 32nd"), another number, quarter or person. These are literal, so they are checked
 literally: each year, quarter, ordinal, number and name that the question states must
 occur in the evidence (the cited sentence, its neighbours, the article's title and date).
-Verbs and paraphrases are the support model's part (`support_model.py`).
+Verbs and paraphrases are the support model's part (`support.py`).
 
 Names are compared without case or accents ("Mongke" meets "Möngke"); an acronym meets the
 name it abbreviates and the other way round ("US" and "United States"). Pure functions.
@@ -18,7 +18,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from newsqa.bot.text_rules import MONTHS, NAME_PARTICLES
+from .text_rules import MONTHS, NAME_PARTICLES
 
 _YEAR = re.compile(r"\b(1\d{3}|20\d{2})(s?)\b")
 _ORDINAL_WORDS = {

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from newsqa.bot.text_rules import (
+from .text_rules import (
     COUNT_PATTERN,
     MONTH_PATTERN,
     NAME_PARTICLE_PATTERN,

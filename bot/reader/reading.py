@@ -1,12 +1,12 @@
 """The extractive reader: which sentence(s) answer, the short answer, and how sure.
 
-The trained reader model (`bot.reader_model`) reads the question with each candidate
+The trained reader model (`model.py`) reads the question with each candidate
 sentence of the retrieved passages (and the sentence before it) and gives each a
 relevance probability and a short-answer span. The most relevant candidates are then
-judged as claims: the support model (`bot.support_model`) reads the question with the
+judged as claims: the support model (`support.py`) reads the question with the
 candidate's short answer against the sentence and says whether the text supports it, and
 the question's explicit qualifiers (years, quarters, ordinals, numbers, names:
-`bot.qualifiers`) must occur in the sentence, its neighbours or the article's title and
+`qualifiers.py`) must occur in the sentence, its neighbours or the article's title and
 date. Three outcomes:
 
 - `answer`: a candidate is relevant, supported and meets every qualifier (thresholds
@@ -19,7 +19,7 @@ date. Three outcomes:
 A question that spans passages or articles gets one quote per passage whose best sentence
 the model also finds relevant (up to `max_citations`). Only verbatim sentences are ever
 returned. Without the reader model (`model=None`: its weights could not be loaded), the
-hand-written feature score (`bot.reader_features`) decides alone, as it did before; without
+hand-written feature score (`features.py`) decides alone, as it did before; without
 the support model, the reader's relevance and the qualifiers decide.
 """
 
@@ -28,13 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from newsqa.bot.answer_types import AType, question_type, short_answer
-from newsqa.bot.qualifiers import Qualifier, qualifiers, unmet
-from newsqa.bot.reader_features import Scored, Weights, score_sentences
-from newsqa.bot.reader_model import Calibration, ReaderModel
-from newsqa.bot.retrieve import Retrieval
-from newsqa.bot.support_model import Claim, SupportModel
-from newsqa.index import Snapshot, split_spans
+from ...index import Snapshot, split_spans
+from ..retrieve import Retrieval
+from .answer_types import AType, question_type, short_answer
+from .features import Scored, Weights, score_sentences
+from .model import Calibration, ReaderModel
+from .qualifiers import Qualifier, qualifiers, unmet
+from .support import Claim, SupportModel
 
 Outcome = Literal["answer", "unsure", "none"]
 

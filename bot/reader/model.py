@@ -24,7 +24,7 @@ MAX_SENTENCE_TOKENS = 64
 MAX_CONTEXT_TOKENS = 24
 MAX_ANSWER_TOKENS = 24
 
-DEFAULT_DIR = Path(__file__).parent / "models" / "reader"
+DEFAULT_DIR = Path(__file__).parent.parent / "models" / "reader"
 
 
 class ReaderModelError(RuntimeError):

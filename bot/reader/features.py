@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from newsqa.bot.answer_types import AType, question_type, short_answer
-from newsqa.bot.retrieve import Candidate, Retrieval
-from newsqa.index import SentenceRecord, Snapshot, term_spans
+from ...index import SentenceRecord, Snapshot, term_spans
+from ..retrieve import Candidate, Retrieval
+from .answer_types import AType, question_type, short_answer
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from newsqa.bot.answer import Citation
-from newsqa.index import ArticleRecord
+from ...index import ArticleRecord
+from ..answer import Citation
 
 
 class CitationError(ValueError):

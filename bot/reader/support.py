@@ -32,7 +32,7 @@ MAX_ANSWER_TOKENS = 16
 MAX_SENTENCE_TOKENS = 96
 MAX_EVIDENCE_TOKENS = 128  # the sentence, then as much of the one before as fits
 
-DEFAULT_DIR = Path(__file__).parent / "models" / "support"
+DEFAULT_DIR = Path(__file__).parent.parent / "models" / "support"
 
 
 class SupportModelError(RuntimeError):
@@ -178,7 +178,7 @@ class SupportModel:
 
 def closest_sentences(claim: str, text: str, limit: int = 3) -> str:
     """`text` cut to its `limit` sentences sharing the most words with `claim`, in order."""
-    from newsqa.index import split_spans
+    from ...index import split_spans
 
     spans = split_spans(text)
     if len(spans) <= limit:
