@@ -151,9 +151,18 @@ def _parse_html(text: str, default_id: str, origin: str) -> Article:
     return _from_mapping(meta, default_id, origin)
 
 
-def _parse_one(path: Path, root_id: str) -> Iterator[Article | Problem]:
+def _too_long(chars: int, max_chars: int) -> str:
+    return f"too long: {chars:,} characters (NEWSQA_MAX_ARTICLE_CHARS is {max_chars:,})"
+
+
+def _parse_one(path: Path, root_id: str, max_chars: int | None) -> Iterator[Article | Problem]:
     origin = str(path)
     try:
+        size = path.stat().st_size
+        # Over the limit even at four bytes a character: refused unread, in no time.
+        if max_chars and path.suffix.lower() != ".jsonl" and size > 4 * max_chars + 65_536:
+            yield Problem(origin, _too_long(size, max_chars).replace("characters", "bytes"))
+            return
         raw = path.read_bytes()
     except OSError as exc:
         yield Problem(origin, f"unreadable ({exc.strerror or exc})")
@@ -219,8 +228,9 @@ def iter_files(source: Path) -> Iterator[tuple[Path, str]]:
             yield path, path.relative_to(source).as_posix()
 
 
-def load_articles(sources: Iterable[Path]) -> LoadResult:
-    """Read every article under `sources`; skipped inputs are listed in `problems`."""
+def load_articles(sources: Iterable[Path], max_chars: int | None = None) -> LoadResult:
+    """Read every article under `sources`; skipped inputs are listed in `problems`, among
+    them any article longer than `max_chars` characters."""
     result = LoadResult()
     seen: dict[str, str] = {}
     for source in sources:
@@ -229,9 +239,12 @@ def load_articles(sources: Iterable[Path]) -> LoadResult:
             continue
         for path, default_id in iter_files(source):
             result.files += 1
-            for item in _parse_one(path, default_id):
+            for item in _parse_one(path, default_id, max_chars):
                 if isinstance(item, Problem):
                     result.problems.append(item)
+                elif max_chars and len(item.text) > max_chars:
+                    reason = _too_long(len(item.text), max_chars)
+                    result.problems.append(Problem(item.origin, reason))
                 elif item.id in seen:
                     result.problems.append(
                         Problem(item.origin, f"duplicate id {item.id!r} (first in {seen[item.id]})")

@@ -110,7 +110,9 @@ def build_index(
 ) -> BuildSummary:
     """Build or update the index in `settings.index_dir` from `sources`."""
     started = time.perf_counter()
-    loaded: LoadResult = load_articles(sources or [settings.articles_dir])
+    loaded: LoadResult = load_articles(
+        sources or [settings.articles_dir], max_chars=settings.max_article_chars
+    )
     summary = BuildSummary(problems=loaded.problems, full=full)
     if not loaded.articles:
         where = ", ".join(str(s) for s in (sources or [settings.articles_dir]))

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     chunk_max_tokens: int = Field(default=128, ge=32, le=254)
     chunk_overlap_sentences: int = Field(default=1, ge=0, le=3)
     embed_batch_size: int = Field(default=32, ge=1)
+    # Longer articles are skipped with a warning (about 200 pages; a news article is ~5k).
+    max_article_chars: int = Field(default=1_000_000, ge=1_000)
 
     # Retrieval and reading.
     top_k: int = Field(default=4, ge=1, le=50)
