@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsqa.bot.reader.qualifiers import qualifiers, unmet
+from newsqa.bot.reader.qualifiers import clauses, in_other_clause, qualifiers, unmet
 
 WARSAW = (
     "In 2012 the Economist Intelligence Unit ranked Warsaw as the 32nd most liveable city "
@@ -65,3 +65,40 @@ def test_demonyms_and_possessives() -> None:
     assert qualifiers("Which press outlet relayed the American official's remarks?") == []
     assert [q.text for q in qualifiers("What did Washington's envoy say?")] == ["Washington"]
     assert [q.text for q in qualifiers("Who met the Americans?")] == ["Americans"]
+
+
+SENT = (
+    "The US was represented by presidential envoy Steve Witkoff and Jared Kushner, "
+    "while Russia sent military intelligence chief Igor Kostyukov."
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "missing"),
+    [
+        ("Who represented Russia?", "Steve Witkoff", ["Russia"]),  # the other clause's
+        ("Who did Russia send?", "Igor Kostyukov", []),
+        ("Who represented the US?", "Steve Witkoff", []),
+        ("Who represented the US?", "Igor Kostyukov", ["US"]),
+    ],
+)
+def test_a_qualifier_met_only_by_another_contrasted_clause(
+    question: str, answer: str, missing: list[str]
+) -> None:
+    start = SENT.index(answer)
+    found = in_other_clause(question, SENT, (start, start + len(answer)))
+    assert [q.text for q in found] == missing
+
+
+def test_clauses_are_cut_at_contrasts_only() -> None:
+    text = "In 2010 it grew 5%, while in 2000 it grew 10%; prices fell, and wages rose."
+    assert [text[a:b] for a, b in clauses(text)] == [
+        "In 2010 it grew 5%",
+        "in 2000 it grew 10%",
+        "prices fell, and wages rose.",
+    ]
+    span = (text.index("5%"), text.index("5%") + 2)
+    assert [q.text for q in in_other_clause("How much did it grow in 2000?", text, span)] == [
+        "2000"
+    ]
+    assert clauses("One clause, and no contrast.") == [(0, 28)]

@@ -190,3 +190,30 @@ def unmet(question: str, evidence: str) -> list[Qualifier]:
         if not ok:
             missing.append(q)
     return missing
+
+
+# Where a sentence sets two facts against each other ("The US was represented by A, while
+# Russia sent B"), each clause has its own qualifiers.
+_CONTRAST = re.compile(r",\s+(?:while|whereas|but)\s+|;\s+", re.IGNORECASE)
+
+
+def clauses(sentence: str) -> list[tuple[int, int]]:
+    """The spans of `sentence`'s contrasted clauses (the whole sentence when it has none)."""
+    cuts = [0]
+    for match in _CONTRAST.finditer(sentence):
+        cuts += [match.start(), match.end()]
+    cuts.append(len(sentence))
+    return list(zip(cuts[::2], cuts[1::2], strict=True))
+
+
+def in_other_clause(question: str, sentence: str, span: tuple[int, int]) -> list[Qualifier]:
+    """The qualifiers of `question` that `sentence` meets only in a contrasted clause other
+    than the one holding the short answer at `span`: "Who represented Russia?" is not
+    answered by A in "The US was represented by A, while Russia sent B"."""
+    parts = clauses(sentence)
+    if len(parts) < 2:
+        return []
+    own = next((p for p in parts if p[0] <= span[0] < p[1]), parts[-1])
+    in_sentence = unmet(question, sentence)
+    in_own = unmet(question, sentence[own[0] : own[1]])
+    return [q for q in in_own if q not in in_sentence]

@@ -33,7 +33,7 @@ from ..retrieve import Retrieval
 from .answer_types import AType, question_type, short_answer
 from .features import Scored, Weights, score_sentences
 from .model import Calibration, ReaderModel
-from .qualifiers import Qualifier, qualifiers, unmet
+from .qualifiers import Qualifier, in_other_clause, qualifiers, unmet
 from .support import Claim, SupportModel
 
 Outcome = Literal["answer", "unsure", "none"]
@@ -178,7 +178,10 @@ def _unmet(question: str, choice: Choice, retrieval: Retrieval) -> list[Qualifie
     )
     head = f"{article.title or ''} {article.published or ''}" if article else ""
     evidence = f"{head}\n{_previous(s)} {s.text} {_next(s)}"
-    return unmet(question, evidence)
+    missing = unmet(question, evidence)
+    if choice.span is not None:  # met, but by another clause than the answer's
+        missing += [q for q in in_other_clause(question, s.text, choice.span) if q not in missing]
+    return missing
 
 
 def _about_something_else(question: str, retrieval: Retrieval) -> bool:
