@@ -228,6 +228,8 @@ def test_refresh_failures_go_to_stderr_and_fail_when_every_feed_failed(
         (["add", "ftp://example.com/story"], "only http and https links"),
         (["add", "https://"], "no host name in the link"),
         (["add", "https://example.com/story", "not-a-url"], "not-a-url"),
+        (["add", "http://127.0.0.1:9/story"], "127.0.0.1: refused to connect to a loopback"),
+        (["add", "http://169.254.169.254/latest/", "http://10.0.0.5/a"], "1 more refused"),
         (["feeds", "add", "not-a-url"], "not a full URL: not-a-url"),
         (["feeds", "remove", "9"], "no feed 9"),
         (["ask"], "no question given"),

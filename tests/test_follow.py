@@ -121,7 +121,7 @@ def test_loopback_is_refused_without_the_setting(
 ) -> None:
     monkeypatch.delenv("NEWSQA_FETCH_ALLOW_PRIVATE")
     before = web.requests("/article.html")
-    assert main(["add", web.url("/article.html")]) == 1
+    assert main(["add", web.url("/article.html")]) == 2  # an address never fetched: bad input
     assert "refused to connect to a loopback address" in capsys.readouterr().err
     assert web.requests("/article.html") == before  # not one request reached it
 
@@ -150,7 +150,7 @@ def test_feeds_subscribe_refresh_and_304(web: WebServer, place: Path, capsys) ->
 
 def test_cli_process_refuses_in_one_line(web: WebServer, place: Path) -> None:
     """The real `newsqa` process, without NEWSQA_FETCH_ALLOW_PRIVATE: a loopback link is
-    refused in one line on stderr, exit 1. (Loopback, so that even a broken check sends
+    refused in one line on stderr, exit 2 (bad input). (Loopback, so that even a broken check sends
     nothing beyond this machine; the unit tests in test_fetch.py cover metadata and
     private addresses with a transport that fails on any connection.)"""
     env = {k: v for k, v in os.environ.items() if k != "NEWSQA_FETCH_ALLOW_PRIVATE"}
@@ -163,8 +163,10 @@ def test_cli_process_refuses_in_one_line(web: WebServer, place: Path) -> None:
         env=env,
         timeout=120,
     )
-    assert proc.returncode == 1
-    assert proc.stderr.strip() == "! 127.0.0.1: refused to connect to a loopback address"
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "newsqa: error: 127.0.0.1: refused to connect to a loopback address; nothing was fetched"
+    )
     assert web.requests("/article.html") == before
 
 

@@ -77,6 +77,10 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         return fail(f"{bad[0]}{more}; nothing was fetched", EXIT_USAGE)
     with Follower(settings) as follower:
         report = follower.add(args.urls)
+    refused = [result for result in report.links if result.refused]
+    if refused and len(refused) == len(report.links):  # only addresses never fetched
+        more = f" (and {len(refused) - 1} more refused links)" if len(refused) > 1 else ""
+        return fail(f"{refused[0].message}{more}; nothing was fetched", EXIT_USAGE)
     code = _print_report(report, settings)
     if code == EXIT_OK and report.failed and len(report.failed) == len(report.links):
         return EXIT_FAILED  # nothing could be added

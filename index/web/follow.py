@@ -83,6 +83,7 @@ class LinkResult:
     title: str | None = None
     published: str | None = None
     transient: bool = False  # a failure that may go away (worth trying again)
+    refused: bool = False  # an address never fetched (loopback, private, metadata): bad input
 
     @property
     def changed(self) -> bool:
@@ -284,7 +285,9 @@ class Follower:
             page = self.fetcher.get(url, accept=HTML_TYPES)
             return extract(page, min_chars=self.settings.fetch_min_chars)
         except FetchError as exc:
-            return LinkResult(url, "failed", str(exc), transient=_transient(exc))
+            return LinkResult(
+                url, "failed", str(exc), transient=_transient(exc), refused=exc.kind == "refused"
+            )
         except PageError as exc:
             return LinkResult(url, "failed", f"{url}: {exc}")
         except Exception as exc:
