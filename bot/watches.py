@@ -251,17 +251,23 @@ class WatchStore:
             cursor = db.execute(
                 "INSERT INTO watches (owner, n, question, norm, chat_id, user_id, created, "
                 "baseline) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (owner, n, text, normalize(text), chat_id, user_id, time.time(),
-                 baseline.to_json()),
+                (
+                    owner,
+                    n,
+                    text,
+                    normalize(text),
+                    chat_id,
+                    user_id,
+                    time.time(),
+                    baseline.to_json(),
+                ),
             )
             watch_id = int(cursor.lastrowid or 0)
         return Watch(watch_id, owner, n, text, chat_id, user_id, False, baseline)
 
     def list(self, owner: str | None = None) -> list[Watch]:
         """The owner's watches (every watch without one), in the order they were added."""
-        query = (
-            "SELECT id, owner, n, question, chat_id, user_id, paused, baseline FROM watches"
-        )
+        query = "SELECT id, owner, n, question, chat_id, user_id, paused, baseline FROM watches"
         with self._lock:
             if owner is None:
                 rows = self._db.execute(query + " ORDER BY id").fetchall()
@@ -336,7 +342,9 @@ class WatchStore:
 
     def pending(self, owners: Iterable[str] | None = None, *, telegram: bool = False) -> list[Push]:
         """Pushes not sent yet, oldest first: of `owners`, or those with a chat."""
-        query = "SELECT id, watch_id, owner, chat_id, text FROM watch_outbox WHERE state = 'pending'"
+        query = (
+            "SELECT id, watch_id, owner, chat_id, text FROM watch_outbox WHERE state = 'pending'"
+        )
         params: list[object] = []
         if owners is not None:
             chosen = list(owners)
@@ -416,9 +424,7 @@ def push_text(watch: Watch, answer: Answer) -> str:
     where = ", ".join(part for part in (cited.source or cited.title, day(cited.published)) if part)
     old = watch.baseline
     if old.short_answer:
-        before = prompts.render(
-            "watch_was", short=old.short_answer, when=day(old.published)
-        )
+        before = prompts.render("watch_was", short=old.short_answer, when=day(old.published))
     else:
         before = prompts.load("watch_was_unknown")
     return prompts.render(
