@@ -360,6 +360,11 @@ class WatchStore:
         with self._lock:
             self._db.execute("UPDATE watch_outbox SET state = 'sent' WHERE id = ?", (push_id,))
 
+    def drop(self, push_id: int) -> None:
+        """A push Telegram refused for good: never tried again."""
+        with self._lock:
+            self._db.execute("UPDATE watch_outbox SET state = 'dropped' WHERE id = ?", (push_id,))
+
     def sent(self, watch_id: int | None = None) -> list[Push]:
         query = "SELECT id, watch_id, owner, chat_id, text FROM watch_outbox WHERE state = 'sent'"
         with self._lock:
