@@ -9,14 +9,11 @@ if TYPE_CHECKING:
     from newsqa.bot.chain import Answerer
     from newsqa.index import ArticleRecord
 
-# A topic's article: one of its passages shares a word with the topic (BM25), or is this
-# close to it in meaning (cosine).
-TOPIC_SIMILARITY = 0.45
-
 
 def latest(answerer: Answerer, topic: str | None, count: int) -> list[ArticleRecord]:
     """The `count` newest articles, on `topic` when one is given."""
     from newsqa.bot.retrieve import retrieve
+    from newsqa.bot.watches import near
 
     topic = " ".join((topic or "").split())
     with answerer.index.lease() as snapshot:
@@ -29,8 +26,7 @@ def latest(answerer: Answerer, topic: str | None, count: int) -> list[ArticleRec
         )
     found: dict[str, ArticleRecord] = {}
     for candidate in retrieval.candidates:
-        near = candidate.lexical is not None or (candidate.dense or 0.0) >= TOPIC_SIMILARITY
-        if near:
+        if near(candidate):  # on the topic
             found.setdefault(candidate.article.id, candidate.article)
     ordered = sorted(found.values(), key=lambda a: (a.published is None, a.published or ""))
     dated = [a for a in ordered if a.published]

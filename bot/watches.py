@@ -32,12 +32,14 @@ from newsqa.bot.metrics import normalize
 if TYPE_CHECKING:
     from newsqa.bot.answer import Answer, Citation
     from newsqa.bot.chain import Answerer
+    from newsqa.bot.retrieve import Candidate
     from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 
 WATCHES_FILE = "watches.sqlite"
 CLI_OWNER = "cli"
+NEAR_SIMILARITY = 0.45  # cosine, query to passage: below it a passage is not on the question
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS watches (
@@ -442,6 +444,12 @@ def push_text(watch: Watch, answer: Answer) -> str:
     )
 
 
+def near(candidate: Candidate) -> bool:
+    """A retrieved passage that bears on the query: it shares a word with it (BM25), or is
+    this close to it in meaning. (A small index returns every article's passages.)"""
+    return candidate.lexical is not None or (candidate.dense or 0.0) >= NEAR_SIMILARITY
+
+
 def touches(answerer: Answerer, questions: list[str], new_articles: set[str]) -> list[bool]:
     """For each question, whether retrieval over the current index returns a passage of one
     of `new_articles`: the one cheap step done for every watch (no reading)."""
@@ -463,7 +471,9 @@ def touches(answerer: Answerer, questions: list[str], new_articles: set[str]) ->
                 settings.rrf_k,
                 recent=asks_for_recent(question),
             )
-            found.append(any(c.article.id in new_articles for c in retrieval.candidates))
+            found.append(
+                any(c.article.id in new_articles and near(c) for c in retrieval.candidates)
+            )
     return found
 
 
