@@ -86,6 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     add_follow_commands(sub, common)
+    p = sub.add_parser(
+        "watch", parents=[common], help="follow questions: told when the news changes the answer"
+    )
+    watch = p.add_subparsers(dest="watch_command", required=True, metavar="ACTION")
+    q = watch.add_parser("add", parents=[common], help="watch a question (shows its answer now)")
+    q.add_argument("question", metavar="QUESTION")
+    watch.add_parser("list", parents=[common], help="the watched questions, with their answers")
+    q = watch.add_parser("remove", parents=[common], help="stop watching one (by its number)")
+    q.add_argument("number", metavar="N")
+    p = sub.add_parser("latest", parents=[common], help="the newest articles (on a topic)")
+    p.add_argument("topic", nargs="*", metavar="TOPIC", help="words of a topic")
     return parser
 
 
@@ -239,6 +250,91 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     return run_index(args, settings)
 
 
+@_with_index
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    """Watched questions: add (with the answer now as baseline), list, remove."""
+    from newsqa.bot.question import QuestionError
+    from newsqa.bot.watches import CLI_OWNER, Baseline, WatchError, day, open_watches
+
+    with open_watches(settings) as store:
+        try:
+            if args.watch_command == "add":
+                question = store.check(CLI_OWNER, args.question)
+                answer = _answerer(settings).ask(question)
+                added = store.add(CLI_OWNER, question, Baseline.of(answer))
+                print(f"watch {added.n} added: {added.question}")
+                from newsqa.bot.terminal import console, render_answer
+
+                console().print(render_answer(answer))
+            elif args.watch_command == "remove":
+                removed = store.remove(CLI_OWNER, args.number)
+                print(f"watch {removed.n} removed: {removed.question}")
+            else:
+                listed = store.list(CLI_OWNER)
+                if not listed:
+                    print('no watches yet: add one with `newsqa watch add "QUESTION"`')
+                for item in listed:
+                    base = item.baseline
+                    now = (
+                        f"{base.short_answer} ({day(base.published)})"
+                        if base.short_answer
+                        else "no answer yet"
+                    )
+                    print(f"{item.n:>3}  {item.question}  [now: {now}]")
+        except (WatchError, QuestionError) as exc:
+            return fail(str(exc), EXIT_USAGE)
+    return EXIT_OK
+
+
+@_with_index
+def cmd_latest(args: argparse.Namespace, settings: Settings) -> int:
+    """The newest articles, on a topic when words are given: title, date, source, link."""
+    from newsqa.bot.latest import article_line, latest
+
+    topic = " ".join(args.topic)
+    found = latest(_answerer(settings), topic, settings.latest_count)
+    if not found:
+        print(f"no article on {topic} yet" if topic else "no articles yet")
+    for article in found:
+        print(article_line(article))
+    return EXIT_OK
+
+
+def _after_follow(settings: Settings) -> Callable[[object], None]:
+    """What `newsqa add` and `refresh` do once the index is updated: ask again the watches
+    the new articles touch (the watch step, timed on its own line), print the command
+    line's pushes; the bot sends its chats' pushes from the outbox."""
+
+    def after(report: object) -> None:
+        from newsqa.bot.watches import CLI_OWNER, article_ids, open_watches, recheck
+
+        new = article_ids(report, settings.articles_dir)
+        with open_watches(settings) as store:
+            if not new or not store.active():
+                return
+            run = recheck(store, _answerer(settings), new)
+            print(run.line())
+            for push in store.pending([CLI_OWNER]):
+                print(push.text)
+                store.mark_sent(push.id)
+
+    return after
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch articles from links, save them as article files, update the index."""
+    from newsqa.index.web.cli import cmd_add as follow_add
+
+    return follow_add(args, settings, after=_after_follow(settings))
+
+
+def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    """Fetch every feed, add the new entries' articles, update the index once."""
+    from newsqa.index.web.cli import cmd_refresh as follow_refresh
+
+    return follow_refresh(args, settings, after=_after_follow(settings))
+
+
 COMMANDS = {
     "index": cmd_index,
     "status": cmd_status,
@@ -247,6 +343,10 @@ COMMANDS = {
     "eval": cmd_eval,
     "telegram": cmd_telegram,
     **FOLLOW_COMMANDS,
+    "add": cmd_add,
+    "refresh": cmd_refresh,
+    "watch": cmd_watch,
+    "latest": cmd_latest,
 }
 
 

@@ -218,6 +218,15 @@ class DocStore:
                 out.append(SentenceRecord(pid, aid, start, end, np.frombuffer(blob, np.float32)))
         return out
 
+    def newest(self, limit: int) -> list[ArticleRecord]:
+        """The `limit` newest articles by publication date (undated ones last)."""
+        rows = self.db.execute(
+            "SELECT id, text, title, url, published, source FROM articles "
+            "ORDER BY published IS NULL, published DESC, id LIMIT ?",
+            (limit,),
+        )
+        return [ArticleRecord(*row) for row in rows]
+
     def newest_published(self) -> str | None:
         row = self.db.execute("SELECT MAX(published) FROM articles").fetchone()
         return row[0] if row else None

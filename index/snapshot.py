@@ -233,6 +233,10 @@ class Snapshot:
         with self._lock:
             return self.docs.articles(ids)
 
+    def newest(self, limit: int) -> list[ArticleRecord]:
+        with self._lock:
+            return self.docs.newest(limit)
+
     def warm(self) -> None:
         """Open everything now rather than on the first question.
 

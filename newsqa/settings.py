@@ -124,6 +124,13 @@ class Settings(BaseSettings):
     # /sources); the least recently active beyond this are forgotten.
     conversations_max: int = Field(default=10_000, ge=1)
 
+    # Watches (/watch, `newsqa watch`): the longest watched question, how many one user
+    # may keep, and how many one chat (a group's are the chat's) may hold.
+    watch_max_chars: int = Field(default=300, ge=10, le=1000)
+    watches_per_user: int = Field(default=10, ge=1)
+    watches_per_chat: int = Field(default=20, ge=1)
+    latest_count: int = Field(default=5, ge=1, le=50)  # articles /latest and `latest` list
+
     @field_validator("telegram_allowed", "telegram_admins", mode="before")
     @classmethod
     def _ids(cls, value: object) -> object:

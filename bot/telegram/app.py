@@ -26,7 +26,7 @@ from telegram.ext import (
 
 from newsqa import prompts
 from newsqa.bot.llm.generate import secrets_of
-from newsqa.bot.telegram import follow, handlers
+from newsqa.bot.telegram import follow, handlers, watch
 from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
 from newsqa.bot.telegram.redact import MASK, redact_logs
 from newsqa.bot.telegram.state import STATE_KEY, BotState, get_state
@@ -87,6 +87,10 @@ async def _post_init(application: Application) -> None:  # type: ignore[type-arg
         await loop.run_in_executor(state.executor, state.answerer.warm)
     except IndexProblem as exc:  # stay up: a rebuild (or /reindex) is picked up live
         log.error("%s; until then questions get an apology", exc)
+    try:  # pushes recorded before a restart go out now, once
+        await watch.push_pending(application.bot, state)
+    except Exception:
+        log.warning("could not send the pending watch pushes", exc_info=True)
     log.info("bot @%s ready", application.bot.username)
 
 
@@ -98,6 +102,8 @@ async def _post_shutdown(application: Application) -> None:  # type: ignore[type
     except Exception:  # shutting down: say so, and still undo what the bot set up
         log.warning("could not close the link registry cleanly", exc_info=True)
     finally:
+        if state.watches is not None:
+            state.watches.close()
         for undo in state.undo:
             undo()
 
@@ -181,6 +187,10 @@ def build_application(
             CommandHandler("feeds", follow.feeds),
             CommandHandler("feed_add", follow.feed_add),
             CommandHandler("feed_remove", follow.feed_remove),
+            CommandHandler("watch", watch.watch),
+            CommandHandler("watches", watch.watches),
+            CommandHandler("unwatch", watch.unwatch),
+            CommandHandler("latest", watch.latest),
             CallbackQueryHandler(handlers.source_button, pattern=f"^{handlers.SOURCE_PREFIX}:"),
             MessageHandler(
                 new_message & private & filters.TEXT & ~filters.COMMAND, handlers.private_text

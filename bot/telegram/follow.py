@@ -78,6 +78,10 @@ async def add(update: Update, context: Context) -> None:
         await reply_prompt(update, "tg_add_started", count=len(urls))
         report = await asyncio.to_thread(state.follow.add, urls)
     await reply(update, _report_html(report))
+    if report.changed:
+        from newsqa.bot.telegram.watch import after_refresh
+
+        await after_refresh(context.application, report)
 
 
 async def feeds(update: Update, context: Context) -> None:
@@ -159,3 +163,11 @@ async def refresh_job(context: Context) -> None:
     )
     for result in failed:
         log.warning("feed %s", result.summary)
+    if report.changed:  # the watch step, timed apart (its own log line)
+        from newsqa.bot.telegram.watch import after_refresh
+
+        await after_refresh(context.application, report)
+    else:  # a push recorded before a restart, or one that failed for now
+        from newsqa.bot.telegram.watch import push_pending
+
+        await push_pending(context.bot, state)

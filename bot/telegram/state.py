@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from telegram.ext import CallbackContext
 
     from newsqa.bot.chain import Answerer
+    from newsqa.bot.watches import WatchStore
     from newsqa.index import BuildSummary
     from newsqa.index.web.follow import Follower
     from newsqa.settings import Settings
@@ -53,6 +54,15 @@ class BotState:
     reindexing: asyncio.Lock = field(default_factory=asyncio.Lock)
     _locks: WeakValueDictionary[str, asyncio.Lock] = field(default_factory=WeakValueDictionary)
     undo: list[Callable[[], None]] = field(default_factory=list)
+    watches: WatchStore | None = None  # opened on first use (a bot starts writing nothing)
+
+    def watch_store(self) -> WatchStore:
+        """The watches and their outbox (`bot.watches`), opened on first use."""
+        if self.watches is None:
+            from newsqa.bot.watches import open_watches
+
+            self.watches = open_watches(self.settings)
+        return self.watches
 
     def keep_sources(self, citations: list[Citation], candidates: list[Candidate]) -> str:
         """Store an answer's sources; the returned key goes into the buttons' callback data."""

@@ -60,7 +60,10 @@ def _print_report(report: Any, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+After = Callable[[Any], None]  # given the report once the index is updated (bot: watches)
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings, after: After | None = None) -> int:
     """Fetch articles from links, save them as article files, update the index."""
     from newsqa.index.web.fetch import link_refusal
     from newsqa.index.web.follow import Follower
@@ -82,6 +85,8 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         more = f" (and {len(refused) - 1} more refused links)" if len(refused) > 1 else ""
         return fail(f"{refused[0].message}{more}; nothing was fetched", EXIT_USAGE)
     code = _print_report(report, settings)
+    if after is not None and report.build is not None and report.changed:
+        after(report)
     if code == EXIT_OK and report.failed and len(report.failed) == len(report.links):
         return EXIT_FAILED  # nothing could be added
     return code
@@ -113,7 +118,7 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
+def cmd_refresh(args: argparse.Namespace, settings: Settings, after: After | None = None) -> int:
     """Fetch every feed, add the new entries' articles, update the index once."""
     from newsqa.index.web.feeds import FeedError
     from newsqa.index.web.follow import Follower, feed_store
@@ -128,6 +133,8 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
     except FeedError as exc:  # e.g. a feed list written by a newer newsqa
         return fail(str(exc), EXIT_FAILED)
     code = _print_report(report, settings)
+    if after is not None and report.build is not None and report.changed:
+        after(report)
     feeds = report.feeds
     fetched = feeds is not None and any(r.outcome in ("new", "unchanged") for r in feeds.results)
     if code == EXIT_OK and feeds is not None and feeds.failed and not fetched:
