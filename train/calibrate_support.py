@@ -26,6 +26,7 @@ at the threshold that keeps 90% of the supported ones.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -175,7 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=700, help="per QA set")
     parser.add_argument("--precision", type=float, default=0.90)
     args = parser.parse_args(argv)
-    cache = OUT / "calibration-reads.json"
+    # The reads hold the support model's judgments: cached per weights file, so that new
+    # weights are never calibrated with the old ones' scores.
+    weights = hashlib.sha1((DEFAULT_DIR / "support.onnx").read_bytes()).hexdigest()[:12]
+    cache = OUT / f"calibration-reads-{weights}.json"
     if cache.exists():
         sets = json.loads(cache.read_text())
     else:
