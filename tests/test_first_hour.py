@@ -556,3 +556,26 @@ def test_readme_set_up_says_where_things_are() -> None:
     setup = README.split("## Commands", 1)[0]
     assert "source .venv/bin/activate" in setup and ".venv/bin/newsqa" in setup
     assert "`.env` in the current folder" in setup
+
+
+# -- README: the opening REPL transcript, replayed -------------------------------------------
+def test_readme_repl_transcript_is_what_the_repl_prints(sample_index: Path, tmp_path: Path) -> None:
+    """The README's first transcript (a three-turn conversation, then an answer, an unsure
+    and a none), typed into the real REPL over the sample index: the same lines come out."""
+    block = README.split("```\nindexed (data/index)", 1)[1].split("```", 1)[0]
+    lines = block.splitlines()[1:]  # after the build's summary line
+    questions = [line[2:] for line in lines if line.startswith("? ")]
+    expected = [line for line in lines if not line.startswith("? ")]
+    assert len(questions) >= 3 and any(line.startswith("(understood as") for line in expected)
+    result = subprocess.run(
+        [NEWSQA, "--index-dir", str(sample_index), "repl"],
+        input="\n".join(questions) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    printed = [line for line in result.stdout.splitlines() if line.strip() and line != "Bye."]
+    assert printed == expected
