@@ -82,6 +82,7 @@ calibrate-reader: install
 train-support: $(VENV)/.train-extras
 	$(BIN)/python -m train.support
 	$(BIN)/python -m train.support --offset 24000 --previous 0 --limit 30000 --lr 3e-5
+	$(BIN)/python -m train.support --offset 54000 --previous 24000 --limit 0 --lr 2e-5
 	$(BIN)/python -m train.calibrate_support
 
 calibrate-support: $(VENV)/.train-extras

@@ -224,6 +224,10 @@ def write_card(result: dict) -> None:
         f"| {name} | {v['questions']} | {v['answerable']} | {v['answered']} | {v['right']} |"
         for name, v in result["per_set"].items()
     )
+    stages = "; ".join(
+        f"claims {st['offset']}–{st['offset'] + st['claims']} at lr {st['lr']:g}"
+        for st in run.get("stages", [])
+    ) or "one"
     (DEFAULT_DIR / "CARD.md").write_text(
         f"""# newsqa support judgment (MiniLM-L6 cross-encoder, static int8 ONNX)
 
@@ -251,7 +255,8 @@ Made by `make train-support` (`python -m train.support`, then
   year, ordinal, number, name or opposite word changed; `same-sentence` another candidate
   of the answer's type; `other-sentence` the reader's answer on another sentence of the
   paragraph; `abstain` the reader's answer to an unanswerable question.
-- Settings: one pass, batch 32, AdamW lr 5e-05, 6% warm-up then linear decay, BCE.
+- Settings: each claim seen once, in stages ({stages}), batch 32, AdamW, 6% warm-up then
+  linear decay in each stage, BCE.
 - File: `support.onnx`, static int8 (QDQ, per-channel weights, activation ranges from 200
   training claims), {size:.1f} MB: a claim's score does not depend on its batch.
 
