@@ -32,7 +32,7 @@ from newsqa.index.errors import (
     is_disk_full,
 )
 from newsqa.index.generations import BM25, DOCSTORE, IndexDir
-from newsqa.index.lexical import Lexical
+from newsqa.index.lexical import TERMS_VERSION, Lexical, terms
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -256,8 +256,8 @@ def _write_generation(
             passages = by_article[article.id]
             store.add_article(article, passages, [vectors[p.id] for p in passages])
         summary.embedded = len(work)
-        ids, texts = store.all_passage_texts()
-        Lexical.build(ids, texts).save(generation / BM25)
+        ids, corpus_terms = store.passage_terms(terms, TERMS_VERSION)
+        Lexical.from_terms(ids, corpus_terms).save(generation / BM25)
         articles, passages, sentences = store.counts()
         summary.passages = passages
         store.set_meta(

@@ -52,6 +52,10 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
+# Bumped whenever `term_spans` would tokenize a text differently: stored terms are redone.
+TERMS_VERSION = "1"
+
+
 def terms(text: str) -> list[str]:
     """Lower-cased, stemmed content terms of `text`, numbers normalized ("4,600" → "4600")."""
     return [term for _, _, term in term_spans(text)]
@@ -105,11 +109,15 @@ class Lexical:
 
     @classmethod
     def build(cls, ids: Sequence[str], texts: Sequence[str]) -> Lexical:
+        return cls.from_terms(ids, [terms(text) for text in texts])
+
+    @classmethod
+    def from_terms(cls, ids: Sequence[str], corpus_terms: Sequence[list[str]]) -> Lexical:
+        """The index over passages already tokenized by `terms` (stored per passage)."""
         import bm25s
 
         retriever = bm25s.BM25()
-        corpus_tokens = [terms(text) for text in texts]
-        retriever.index(corpus_tokens, show_progress=False)
+        retriever.index(list(corpus_terms), show_progress=False)
         return cls(retriever, list(ids))
 
     def save(self, directory: Path) -> None:

@@ -88,6 +88,63 @@ def test_add_change_delete_and_noop(tmp_path: Path, counting: CountingEmbedder) 
     assert len(IndexDir(settings.index_dir).generations()) == 2
 
 
+def test_an_update_tokenizes_only_the_passages_it_adds(
+    tmp_path: Path, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lexical index is rebuilt from terms stored per passage: adding one article
+    tokenizes its passages, not the whole corpus; a deleted article's terms go with it; a
+    new tokenizer version redoes them all. The BM25 scores are those of a fresh build."""
+    from newsqa.index import build as build_module
+    from newsqa.index.docstore import DocStore
+    from newsqa.index.generations import DOCSTORE
+    from newsqa.index.lexical import Lexical, terms
+
+    tokenized: list[str] = []
+
+    def counted(text: str) -> list[str]:
+        tokenized.append(text)
+        return terms(text)
+
+    monkeypatch.setattr(build_module, "terms", counted)
+    src = corpus(tmp_path / "src", ARTICLES)
+    settings = make_settings(tmp_path / "ix", articles_dir=src)
+    build_index(settings, embedder=counting)
+    assert len(tokenized) == 3
+    (src / "d.txt").write_text("A new bridge opened over the Rhine at 4,600 metres.")
+    (src / "a.txt").unlink()
+    tokenized.clear()
+    build_index(settings, embedder=counting)
+    assert len(tokenized) == 1 and "Rhine" in tokenized[0]  # d.txt only
+    snapshot = open_snapshot(settings.index_dir)
+    assert snapshot.lexical_search("Rhine 4,600", 3)[0][0].startswith("d.txt")
+    current = IndexDir(settings.index_dir).current()
+    assert current is not None
+    with DocStore(current / DOCSTORE, readonly=True) as store:
+        stored = dict(store.db.execute("SELECT passage_id, terms FROM passage_terms"))
+        ids, texts = store_texts(store)
+    assert set(stored) == set(ids) and not any(i.startswith("a.txt") for i in stored)
+    fresh = Lexical.build(ids, texts)
+    for query in ("Rhine bridge", "floods families", "bank rates"):
+        assert snapshot.lexical_search(query, 3) == fresh.search(query, 3)
+    monkeypatch.setattr(build_module, "TERMS_VERSION", "test-next")
+    (src / "e.txt").write_text("Another story.")
+    tokenized.clear()
+    build_index(settings, embedder=counting)
+    assert len(tokenized) == 4  # every passage again, under the new version
+
+
+def store_texts(store) -> tuple[list[str], list[str]]:
+    rows = store.db.execute(
+        'SELECT p.id, a.title, substr(a.text, p.start + 1, p."end" - p.start) '
+        "FROM passages p JOIN articles a ON a.id = p.article_id ORDER BY p.rowid"
+    )
+    ids, texts = [], []
+    for passage_id, title, text in rows:
+        ids.append(passage_id)
+        texts.append(f"{title}\n{text}" if title else text)
+    return ids, texts
+
+
 def test_full_rebuild_reembeds_everything(tmp_path: Path, counting: CountingEmbedder) -> None:
     settings = make_settings(tmp_path / "ix", articles_dir=corpus(tmp_path / "src", ARTICLES))
     build_index(settings, embedder=counting)
