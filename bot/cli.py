@@ -150,7 +150,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     status = snapshot.status()
     if args.json:
         reachable = snapshot.reachable()
-        print(json.dumps({"ready": reachable, "store_reachable": reachable, **status.__dict__}))
+        shown = {"ready": reachable, "store_reachable": reachable, **status.__dict__}
+        print(json.dumps({**shown, "keep_days": settings.keep_days}))
         return EXIT_OK if reachable else EXIT_FAILED
     print(f"index:      {status.location} ({status.generation})")
     print(f"articles:   {status.articles}")
@@ -159,6 +160,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"store:      {status.store}")
     print(f"built:      {status.built_at or 'unknown'}")
     print(f"newest article: {status.newest_published or 'no dates given'}")
+    keep = f"articles of the last {settings.keep_days} days" if settings.keep_days else "all"
+    print(f"retention:  {keep} (NEWSQA_KEEP_DAYS)")
     return EXIT_OK
 
 

@@ -62,10 +62,28 @@ class BuildSummary:
     generation: str | None = None
     full: bool = False
     problems: list[Problem] = field(default_factory=list)
+    retired: int = 0  # articles left out as older than NEWSQA_KEEP_DAYS
 
     @property
     def changed(self) -> bool:
         return bool(self.added or self.updated or self.deleted)
+
+
+def retained(
+    articles: list[Article], keep_days: int, today: dt.date | None = None
+) -> list[Article]:
+    """The articles published within the last `keep_days` days, and the undated ones
+    (their age is unknown: they are kept rather than lost)."""
+    cutoff = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=keep_days)
+    kept = []
+    for article in articles:
+        try:
+            day = dt.date.fromisoformat(article.published[:10]) if article.published else None
+        except ValueError:
+            day = None
+        if day is None or day >= cutoff:
+            kept.append(article)
+    return kept
 
 
 def build_meta(settings: Settings, embedder: Embedder) -> dict[str, str]:
@@ -114,9 +132,14 @@ def build_index(
         sources or [settings.articles_dir], max_chars=settings.max_article_chars
     )
     summary = BuildSummary(problems=loaded.problems, full=full)
+    if settings.keep_days is not None:
+        kept = retained(loaded.articles, settings.keep_days)
+        summary.retired = len(loaded.articles) - len(kept)
+        loaded.articles = kept
     if not loaded.articles:
         where = ", ".join(str(s) for s in (sources or [settings.articles_dir]))
-        raise NoArticlesError(f"no valid articles found in {where}")
+        retired = f" ({summary.retired} older than NEWSQA_KEEP_DAYS)" if summary.retired else ""
+        raise NoArticlesError(f"no valid articles found in {where}{retired}")
     embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
     wanted = build_meta(settings, embedder)
     index_dir = IndexDir(settings.index_dir)

@@ -113,6 +113,7 @@ def format_summary(summary: Any, index_dir: Path) -> str:
         f"{summary.unchanged} unchanged, {summary.deleted} deleted; "
         f"{summary.passages} passages ({summary.embedded} embedded), "
         f"{len(summary.problems)} skipped, {summary.seconds:.1f} s"
+        + (f"; {summary.retired} older than NEWSQA_KEEP_DAYS left out" if summary.retired else "")
     )
 
 

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(default=32, ge=1)
     # Longer articles are skipped with a warning (about 200 pages; a news article is ~5k).
     max_article_chars: int = Field(default=1_000_000, ge=1_000)
+    # Articles published more than this many days ago are taken out of the index (their
+    # files stay, and come back if this is raised or unset). Unset: keep everything.
+    keep_days: int | None = Field(default=None, ge=1)
 
     # Retrieval and reading.
     top_k: int = Field(default=4, ge=1, le=50)

@@ -245,3 +245,54 @@ def test_sample_index_is_named_after_the_model(sample_index: Path) -> None:
     assert stored.text == text
     passages = snapshot.passages(snapshot.lexical.ids)
     assert all(text[p.start : p.end].strip() == text[p.start : p.end] for p in passages.values())
+
+
+def test_retention_takes_old_articles_out_and_keeps_their_files(
+    tmp_path: Path, counting: CountingEmbedder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """NEWSQA_KEEP_DAYS: an article published longer ago leaves the index (its file stays,
+    and it comes back when the setting is lifted); undated articles are kept."""
+    import datetime as dt
+
+    from newsqa.bot.cli import main
+
+    today = dt.datetime.now(dt.UTC).date()
+    old = (today - dt.timedelta(days=40)).isoformat()
+    recent = (today - dt.timedelta(days=2)).isoformat()
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, published, text in [
+        ("old.json", old, "The old bridge closed for repairs."),
+        ("new.json", recent, "The new bridge opened to traffic."),
+    ]:
+        (src / name).write_text(json.dumps({"text": text, "published": published}))
+    (src / "undated.txt").write_text("A bridge with no date.")
+    settings = make_settings(tmp_path / "ix", articles_dir=src)
+    assert build_index(settings, embedder=counting).added == 3
+    kept = make_settings(tmp_path / "ix", articles_dir=src, keep_days=30)
+    summary = build_index(kept, embedder=counting)
+    assert (summary.deleted, summary.retired, summary.unchanged) == (1, 1, 2)
+    snapshot = open_snapshot(settings.index_dir)
+    assert set(snapshot.docs.hashes()) == {"new.json", "undated.txt"}
+    assert (src / "old.json").is_file()
+    again = build_index(kept, embedder=counting)
+    assert not again.changed and again.retired == 1  # a no-op stays a no-op
+    assert build_index(settings, embedder=counting).added == 1  # lifted: it is back
+    assert main(["--index-dir", str(tmp_path / "ix"), "status"]) == 0
+    assert "retention:  all (NEWSQA_KEEP_DAYS)" in capsys.readouterr().out
+
+
+def test_retention_keeps_dated_articles_inside_the_window() -> None:
+    import datetime as dt
+
+    from newsqa.index.articles import Article
+    from newsqa.index.build import retained
+
+    day = dt.date(2026, 12, 3)
+    articles = [
+        Article("a", "x", published="2026-11-03"),  # 30 days: kept
+        Article("b", "x", published="2026-11-02T23:00:00Z"),  # 31 days: out
+        Article("c", "x", published="not a date"),
+        Article("d", "x"),
+    ]
+    assert [a.id for a in retained(articles, 30, today=day)] == ["a", "c", "d"]
