@@ -8,7 +8,8 @@
 - `features.py`: the hand-written sentence score, the fallback without weights;
 - `answer_types.py`: what kind of answer a question wants, and the candidate spans;
 - `citations.py`: verbatim quotes with exact offsets, dated and ordered;
-- `text_rules.py`: the word lists and patterns the parts share.
+- `text_rules.py`: the word lists and patterns the parts share;
+- `runtime.py`: opening the models' tokenizers and ONNX Runtime sessions.
 """
 
 from .model import Calibration, ReaderModel, ReaderModelError

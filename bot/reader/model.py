@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from .runtime import load_tokenizer, open_session
+
 MAX_QUESTION_TOKENS = 32
 MAX_SENTENCE_TOKENS = 64
 MAX_CONTEXT_TOKENS = 24
@@ -85,37 +87,11 @@ class ReaderModel:
 
     @cached_property
     def _tokenizer(self) -> Any:
-        from tokenizers import Tokenizer
-
-        try:
-            tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-        except Exception as exc:  # tokenizers raises plain Exceptions
-            raise ReaderModelError(
-                f"the reader's tokenizer at {self.path / 'tokenizer.json'} does not load: {exc}"
-            ) from exc
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        return tokenizer
+        return load_tokenizer(self.path / "tokenizer.json", ReaderModelError, "reader")
 
     @cached_property
     def _session(self) -> Any:
-        import onnxruntime as ort
-
-        if not self.onnx_file.is_file():
-            raise ReaderModelError(
-                f"reader weights not found at {self.onnx_file} (run make train-reader)"
-            )
-        options = ort.SessionOptions()
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-        try:
-            return ort.InferenceSession(
-                str(self.onnx_file), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise ReaderModelError(
-                f"reader weights at {self.onnx_file} do not load: {exc}"
-            ) from exc
+        return open_session(self.onnx_file, self.threads, ReaderModelError, "reader")
 
     @cached_property
     def calibration(self) -> Calibration:

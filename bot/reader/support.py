@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from .runtime import load_tokenizer, open_session
+
 MAX_CLAIM_TOKENS = 48
 MAX_ANSWER_TOKENS = 16
 MAX_SENTENCE_TOKENS = 96
@@ -98,37 +100,11 @@ class SupportModel:
 
     @cached_property
     def _tokenizer(self) -> Any:
-        from tokenizers import Tokenizer
-
-        try:
-            tokenizer = Tokenizer.from_file(str(self.path / "tokenizer.json"))
-        except Exception as exc:  # tokenizers raises plain Exceptions
-            raise SupportModelError(
-                f"the support model's tokenizer at {self.path} does not load: {exc}"
-            ) from exc
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        return tokenizer
+        return load_tokenizer(self.path / "tokenizer.json", SupportModelError, "support model")
 
     @cached_property
     def _session(self) -> Any:
-        import onnxruntime as ort
-
-        if not self.onnx_file.is_file():
-            raise SupportModelError(
-                f"support weights not found at {self.onnx_file} (run make train-support)"
-            )
-        options = ort.SessionOptions()
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-        try:
-            return ort.InferenceSession(
-                str(self.onnx_file), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise SupportModelError(
-                f"support weights at {self.onnx_file} do not load: {exc}"
-            ) from exc
+        return open_session(self.onnx_file, self.threads, SupportModelError, "support")
 
     def load(self) -> None:
         """Open the weights now (a bot warms up before its first question)."""
