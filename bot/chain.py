@@ -224,9 +224,7 @@ class Answerer:
         with self.index.lease() as snapshot:
             return self._answer(replace(request, snapshot=snapshot), config)
 
-    def _answer(
-        self, request: Request, config: RunnableConfig | None
-    ) -> tuple[Answer, Retrieval]:
+    def _answer(self, request: Request, config: RunnableConfig | None) -> tuple[Answer, Retrieval]:
         """Each step in turn: under a caller's run (the library's Runnable) they appear as
         its five children; the answer step's input also holds the passages it drew on."""
         standalone, retrieve_, read_, llm, answer = self.named_steps

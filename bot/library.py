@@ -138,13 +138,9 @@ def answer_runnable(answerer: Answerer) -> Runnable[Question, Answer]:
 
     def newsqa(value: Question, config: RunnableConfig) -> Answer:
         asked = _question(value)
-        return answerer.run(
-            asked.question, asked.conversation, asked.id, config=config
-        )[0]
+        return answerer.run(asked.question, asked.conversation, asked.id, config=config)[0]
 
-    return RunnableLambda(newsqa, name="newsqa").with_types(
-        input_type=Question, output_type=Answer
-    )
+    return RunnableLambda(newsqa, name="newsqa").with_types(input_type=Question, output_type=Answer)
 
 
 def build_answer_runnable(
