@@ -1,20 +1,23 @@
-"""The answering chain, the same behind `ask`, `ask --batch`, the REPL and Telegram.
+"""The answering chain, the same behind `ask`, `ask --batch`, the REPL, Telegram and the
+library's Runnable (`newsqa.answerer`).
 
 question → clean → standalone (conversation) → retrieve → read → [LLM] → Answer, as
-LangChain runnables. Each step records its time in the Answer's `timings_ms`. With an
+named LangChain runnables, each taking and returning its own typed value:
+`Request` → `Prepared` → `Retrieved` → `Read` → `Generated` → `Answer`. Nothing is shared
+or mutated between steps, so LangChain's tracing and `astream_events` show what each step
+received and produced. Each step records its time in the Answer's `timings_ms`. With an
 LLM configured, its verified answer replaces the extractive one; when it fails or
 nothing it says survives verification, the extractive answer stands.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from newsqa import prompts
 from newsqa.bot.answer import Answer
@@ -30,31 +33,82 @@ from newsqa.bot.retrieve import AnswerSources, Candidate, Retrieval, asks_for_re
 from newsqa.index import Embedder, IndexCorruptError, IndexHandle, Snapshot
 from newsqa.settings import Settings
 
+if TYPE_CHECKING:
+    from langchain_core.runnables import Runnable, RunnableConfig
+
+    from newsqa.bot.llm.generate import LlmResult
+
 log = logging.getLogger(__name__)
 
+Timings = Mapping[str, float]  # step name -> milliseconds; each step returns a new mapping
 
-@dataclass
-class _State:
+
+def _plus(timings: Timings, step: str, ms: float) -> dict[str, float]:
+    return {**timings, step: timings.get(step, 0.0) + ms}
+
+
+# -- the values the steps pass on -----------------------------------------------------------
+@dataclass(frozen=True)
+class Request:
+    """A cleaned question, with the index generation it is answered from (leased by
+    `Answerer.run` for the whole question)."""
+
     question: str
     conversation: str | None
     id: str | None
-    standalone: str = ""
-    snapshot: Snapshot | None = None
-    retrieval: Retrieval | None = None
-    reading: Reading | None = None
-    on_token: Callable[[str], None] | None = None
-    abandoned: threading.Event | None = None
-    llm_result: Any = None
-    hint: list[str] = field(default_factory=list)
-    unclear: bool = False  # a follow-up no well-formed rewrite makes sense of
-    within: frozenset[str] = frozenset()  # a follow-up's articles (the previous answer's)
-    timings: dict[str, float] = field(default_factory=dict)
+    snapshot: Snapshot
+    on_token: Callable[[str], None] | None = None  # the LLM's unverified text, as it streams
+    abandoned: threading.Event | None = None  # set by a caller that gave up waiting
     started: float = field(default_factory=time.perf_counter)
 
+
+@dataclass(frozen=True)
+class Prepared:
+    """The standalone question (step `standalone`), and where a follow-up looks."""
+
+    request: Request
+    standalone: str
+    hint: tuple[str, ...] = ()  # the previous answer's passages (a follow-up)
+    within: frozenset[str] = frozenset()  # a follow-up's articles (the previous answer's)
+    unclear: bool = False  # a follow-up no well-formed rewrite makes sense of
+    judged: tuple[Retrieval, Reading] | None = None  # the chosen rewrite's, read while judging
+    timings: Timings = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """The passages for the standalone question (step `retrieve`)."""
+
+    prepared: Prepared
+    retrieval: Retrieval
+    timings: Timings = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Read:
+    """What the reader made of the passages (step `read`)."""
+
+    retrieved: Retrieved
+    reading: Reading
+    timings: Timings = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """The LLM's verified answer, or None: no LLM, it failed, or nothing it said held
+    (step `llm`)."""
+
+    read: Read
+    llm: LlmResult | None
+    timings: Timings = field(default_factory=dict)
+
     @property
-    def recent(self) -> bool:
-        """The question asks for the latest news ("latest", "now", "yesterday", …)."""
-        return asks_for_recent(self.standalone)
+    def prepared(self) -> Prepared:
+        return self.read.retrieved.prepared
+
+    @property
+    def retrieval(self) -> Retrieval:
+        return self.read.retrieved.retrieval
 
 
 def _relevance(reading: Reading) -> float:
@@ -102,21 +156,31 @@ class Answerer:
         self.reader = reader  # the trained reader model, or None for the feature score alone
         # The support judgment, or None (its weights missing): relevance and qualifiers decide.
         self.support = support if support is not None and support.available() else None
-        self._chain: Any = None
+        self._steps: Any = None
 
     @property
-    def chain(self) -> Any:
-        if self._chain is None:
+    def named_steps(self) -> tuple[Runnable[Any, Any], ...]:
+        """The five steps as named runnables, each with its own typed input and output:
+        standalone (`Request` → `Prepared`), retrieve (→ `Retrieved`), read (→ `Read`),
+        llm (→ `Generated`) and answer (→ `Answer`)."""
+        if self._steps is None:
             from langchain_core.runnables import RunnableLambda
 
-            self._chain = (
-                RunnableLambda(self._prepare, name="standalone")
-                | RunnableLambda(self._retrieve, name="retrieve")
-                | RunnableLambda(self._read, name="read")
-                | RunnableLambda(self._generate, name="llm")
-                | RunnableLambda(self._finish, name="answer")
+            self._steps = (
+                RunnableLambda(self._prepare, name="standalone"),
+                RunnableLambda(self._retrieve, name="retrieve"),
+                RunnableLambda(self._read, name="read"),
+                RunnableLambda(self._generate, name="llm"),
+                RunnableLambda(self._finish, name="answer"),
             )
-        return self._chain
+        return self._steps
+
+    @property
+    def chain(self) -> Runnable[Request, Answer]:
+        """The steps as one LCEL sequence, `Request` in, `Answer` out."""
+        from langchain_core.runnables import RunnableSequence
+
+        return RunnableSequence(*self.named_steps)
 
     def ask(
         self,
@@ -139,34 +203,34 @@ class Answerer:
         id: str | None = None,
         on_token: Callable[[str], None] | None = None,
         abandoned: threading.Event | None = None,
+        config: RunnableConfig | None = None,
     ) -> tuple[Answer, Retrieval]:
         """The answer and the passages it was drawn from.
 
         `abandoned`: set by a caller that gave up waiting (a Telegram timeout); the answer
         is then not recorded in the conversation, which the user never saw it join.
+        `config`: LangChain's run configuration (callbacks, tags) for the steps.
         """
-        state = _State(
-            clean_question(question, self.settings.max_question_chars),
-            conversation,
-            id,
-            on_token=on_token,
-            abandoned=abandoned,
-        )
+        cleaned = clean_question(question, self.settings.max_question_chars)
+        started = time.perf_counter()
         with self.index.lease() as snapshot:  # one generation for the whole question
+            request = Request(cleaned, conversation, id, snapshot, on_token, abandoned, started)
             try:
-                return self._answer(state, snapshot)
+                return self._answer(request, config)
             except IndexCorruptError:
                 if not self.index.superseded(snapshot):
                     raise  # the index really is damaged
         # A build replaced this generation and pruned its parts mid-question: ask the new one.
         with self.index.lease() as snapshot:
-            return self._answer(dataclasses.replace(state, timings={}), snapshot)
+            return self._answer(replace(request, snapshot=snapshot), config)
 
-    def _answer(self, state: _State, snapshot: Snapshot) -> tuple[Answer, Retrieval]:
-        state.snapshot = snapshot
-        answer = self.chain.invoke(state)
-        assert state.retrieval is not None
-        return answer, state.retrieval
+    def _answer(self, request: Request, config: RunnableConfig | None) -> tuple[Answer, Retrieval]:
+        """Each step in turn: under a caller's run (the library's Runnable) they appear as
+        its five children; the answer step's input also holds the passages it drew on."""
+        standalone, retrieve_, read_, llm, answer = self.named_steps
+        prepared = standalone.invoke(request, config)
+        generated = llm.invoke(read_.invoke(retrieve_.invoke(prepared, config), config), config)
+        return answer.invoke(generated, config), generated.retrieval
 
     def reset(self, conversation: str) -> None:
         self.conversations.reset(conversation)
@@ -233,87 +297,91 @@ class Answerer:
         )
 
     # -- steps ---------------------------------------------------------------------------
-    def _prepare(self, state: _State) -> _State:
+    def _prepare(self, request: Request) -> Prepared:
         """The standalone question: the question itself, the LLM's rewrite (checked), or
         the rules' candidate rewrites judged by the reader (`bot/followup.py`)."""
-        history = self.conversations.history(state.conversation) if state.conversation else []
-        state.standalone = state.question
+        question = request.question
+        history = self.conversations.history(request.conversation) if request.conversation else []
         if not history:
-            return state
+            return Prepared(request, question)
         if self.llm is not None:
             from newsqa.bot.llm.condense import llm_condense
 
-            condensed = llm_condense(self.llm, history, state.question)
+            condensed = llm_condense(self.llm, history, question)
             if condensed:
-                state.standalone = condensed
-                if condensed != state.question:  # a follow-up: look where we were
-                    state.hint = list(history[-1].passages)
-                return state
-        found = proposals(state.question, history)
-        if follows_up(state.question) or any(p.question != state.question for p in found):
-            state.hint = list(history[-1].passages)
-            state.within = self._conversation_articles(state, history[-1])
+                # A follow-up (rewritten): look where we were.
+                hint = tuple(history[-1].passages) if condensed != question else ()
+                return Prepared(request, condensed, hint=hint)
+        found = proposals(question, history)
+        prepared = Prepared(request, question)
+        if follows_up(question) or any(p.question != question for p in found):
+            prepared = replace(
+                prepared,
+                hint=tuple(history[-1].passages),
+                within=self._conversation_articles(request, history[-1]),
+            )
         if not found:
-            state.unclear = True
-        elif [p.question for p in found] != [state.question]:
-            self._judge(state, found)
-        return state
+            return replace(prepared, unclear=True)
+        if [p.question for p in found] != [question]:
+            return self._judge(prepared, found)
+        return prepared
 
-    def _conversation_articles(self, state: _State, previous: Turn) -> frozenset[str]:
+    def _conversation_articles(self, request: Request, previous: Turn) -> frozenset[str]:
         """The articles the previous answer cited, where a follow-up is read (empty: any).
         A follow-up that names something those articles never mention may be read anywhere."""
-        assert state.snapshot is not None
-        passages = state.snapshot.passages(list(previous.passages))
+        passages = request.snapshot.passages(list(previous.passages))
         articles = frozenset(p.article_id for p in passages.values())
-        texts = state.snapshot.articles(list(articles))
+        texts = request.snapshot.articles(list(articles))
         known = " ".join(a.text for a in texts.values()).lower()
-        if any(name.lower() not in known for name in names_in(state.question)):
+        if any(name.lower() not in known for name in names_in(request.question)):
             return frozenset()
         return articles
 
-    def _judge(self, state: _State, found: list[Proposal]) -> None:
+    def _judge(self, prepared: Prepared, found: list[Proposal]) -> Prepared:
         """Retrieve and read for each proposal; keep the one whose best sentence the reader
         finds most relevant, among those it answers if any (`_rank`). When nothing retrieved
         bears on any of them, the follow-up is unclear: the bot asks for the whole question."""
         judged = []
+        timings: Timings = prepared.timings
         for proposal in found:
-            retrieval = self._retrieval(state, proposal.question)
-            judged.append((retrieval, self._reading(state, proposal.question, retrieval)))
+            retrieval, timings = self._retrieval(prepared, proposal.question, timings)
+            reading, timings = self._reading(prepared, proposal.question, retrieval, timings)
+            judged.append((retrieval, reading))
+        prepared = replace(prepared, timings=timings)
         best = max(range(len(found)), key=lambda i: _rank(judged[i][1], i))
         if log.isEnabledFor(logging.DEBUG):
             pairs = zip(found, judged, strict=True)
             scores = (f"{p.question} ({_relevance(r):.3f})" for p, (_, r) in pairs)
-            log.debug("follow-up %r: %s", state.question, "; ".join(scores))
+            log.debug("follow-up %r: %s", prepared.request.question, "; ".join(scores))
         if all(reading.outcome == "none" for _, reading in judged):
-            state.unclear = True
-            return
-        state.standalone = found[best].question
-        state.retrieval, state.reading = judged[best]
+            return replace(prepared, unclear=True)
+        return replace(prepared, standalone=found[best].question, judged=judged[best])
 
-    def _retrieval(self, state: _State, question: str) -> Retrieval:
+    def _retrieval(
+        self, prepared: Prepared, question: str, timings: Timings
+    ) -> tuple[Retrieval, Timings]:
         began = time.perf_counter()
         vector = self.embedder.embed_query(question)
-        assert state.snapshot is not None
         retrieval = retrieve(
-            state.snapshot,
+            prepared.request.snapshot,
             vector,
             question,
             self.settings.top_k,
             self.settings.candidates_k,
             self.settings.rrf_k,
-            state.hint,
+            list(prepared.hint),
             recent=asks_for_recent(question),
         )
-        inside = _inside(retrieval, state.within)
+        inside = _inside(retrieval, prepared.within)
         if inside:  # a follow-up stays with the articles of the conversation
-            retrieval = dataclasses.replace(retrieval, candidates=inside)
-        state.timings["retrieve"] = state.timings.get("retrieve", 0.0) + _ms(began)
-        return retrieval
+            retrieval = replace(retrieval, candidates=inside)
+        return retrieval, _plus(timings, "retrieve", _ms(began))
 
-    def _reading(self, state: _State, question: str, retrieval: Retrieval) -> Reading:
+    def _reading(
+        self, prepared: Prepared, question: str, retrieval: Retrieval, timings: Timings
+    ) -> tuple[Reading, Timings]:
         began = time.perf_counter()
-        assert state.snapshot is not None
-        args = (question, retrieval, state.snapshot, self.reader_config)
+        args = (question, retrieval, prepared.request.snapshot, self.reader_config)
         recent = asks_for_recent(question)
         try:
             reading = read(*args, self.reader, self.weights, recent=recent, support=self.support)
@@ -325,46 +393,52 @@ class Answerer:
             log.warning("%s; answering without the support judgment", exc)
             self.support = None
             reading = read(*args, self.reader, self.weights, recent=recent)
-        state.timings["read"] = state.timings.get("read", 0.0) + _ms(began)
-        return reading
+        return reading, _plus(timings, "read", _ms(began))
 
-    def _retrieve(self, state: _State) -> _State:
-        if state.retrieval is None:  # not already retrieved while judging rewrites
-            state.retrieval = self._retrieval(state, state.standalone)
-        return state
+    def _retrieve(self, prepared: Prepared) -> Retrieved:
+        if prepared.judged is not None:  # already retrieved while judging rewrites
+            return Retrieved(prepared, prepared.judged[0], prepared.timings)
+        retrieval, timings = self._retrieval(prepared, prepared.standalone, prepared.timings)
+        return Retrieved(prepared, retrieval, timings)
 
-    def _read(self, state: _State) -> _State:
-        assert state.retrieval is not None
-        if state.unclear:
-            state.reading = Reading(outcome="none", support=0.0)
-        elif state.reading is None:
-            state.reading = self._reading(state, state.standalone, state.retrieval)
-        return state
+    def _read(self, retrieved: Retrieved) -> Read:
+        prepared = retrieved.prepared
+        if prepared.unclear:
+            return Read(retrieved, Reading(outcome="none", support=0.0), retrieved.timings)
+        if prepared.judged is not None:  # already read while judging rewrites
+            return Read(retrieved, prepared.judged[1], retrieved.timings)
+        reading, timings = self._reading(
+            prepared, prepared.standalone, retrieved.retrieval, retrieved.timings
+        )
+        return Read(retrieved, reading, timings)
 
-    def _generate(self, state: _State) -> _State:
-        if self.llm is None or state.unclear:
-            return state
+    def _generate(self, done: Read) -> Generated:
+        prepared = done.retrieved.prepared
+        if self.llm is None or prepared.unclear:
+            return Generated(done, None, done.timings)
         from newsqa.bot.llm import llm_answer
 
         began = time.perf_counter()
-        assert state.retrieval is not None
         judge = self.support.supports if self.support is not None else None
         result = llm_answer(
-            self.llm, state.standalone, state.retrieval, self.settings, state.on_token, judge
+            self.llm,
+            prepared.standalone,
+            done.retrieved.retrieval,
+            self.settings,
+            prepared.request.on_token,
+            judge,
         )
-        if result is not None and not result.unsupported:
-            state.llm_result = result
-        state.timings["llm"] = (time.perf_counter() - began) * 1000
-        return state
+        kept = result if result is not None and not result.unsupported else None
+        return Generated(done, kept, {**done.timings, "llm": _ms(began)})
 
-    def _finish(self, state: _State) -> Answer:
-        reading, snapshot = state.reading, state.snapshot
-        assert reading is not None and snapshot is not None and state.retrieval is not None
-        llm = state.llm_result
+    def _finish(self, generated: Generated) -> Answer:
+        prepared, reading = generated.prepared, generated.read.reading
+        request, retrieval = prepared.request, generated.retrieval
+        snapshot, llm = request.snapshot, generated.llm
         mode = "llm" if llm is not None else "extractive"
         outcome, text, citations, short = "none", prompts.load("abstain"), [], None
-        if state.unclear:  # which turn it follows is unclear: ask for the whole question
-            text = prompts.render("followup_unclear", question=state.question)
+        if prepared.unclear:  # which turn it follows is unclear: ask for the whole question
+            text = prompts.render("followup_unclear", question=request.question)
         elif llm is not None and not llm.abstained:
             articles = snapshot.articles([q[0] for q in llm.citations])
             citations = resolve(llm.citations, articles, reading.support)
@@ -382,9 +456,9 @@ class Answerer:
                 article_id, start, end = reading.highlight
                 short = articles[article_id].text[start:end]
         answer = Answer(
-            id=state.id,
-            question=state.question,
-            standalone_question=state.standalone,
+            id=request.id,
+            question=request.question,
+            standalone_question=prepared.standalone,
             answer=text,
             outcome=outcome,
             abstained=outcome != "answer",
@@ -392,15 +466,15 @@ class Answerer:
             short_answer=short,
             citations=citations,
         )
-        state.timings["total"] = (time.perf_counter() - state.started) * 1000
-        answer.timings_ms = {k: round(v, 1) for k, v in state.timings.items()}
-        gave_up = state.abandoned is not None and state.abandoned.is_set()
+        timings = {**generated.timings, "total": _ms(request.started)}
+        answer.timings_ms = {k: round(v, 1) for k, v in timings.items()}
+        gave_up = request.abandoned is not None and request.abandoned.is_set()
         # An unclear follow-up is not a turn: the next question follows the one before it.
-        if state.conversation is not None and not gave_up and not state.unclear:
+        if request.conversation is not None and not gave_up and not prepared.unclear:
             quote = answer.citations[0].quote if answer.citations else None
             cited = tuple(
                 c.passage.id
-                for c in state.retrieval.candidates
+                for c in retrieval.candidates
                 if any(
                     x.article_id == c.passage.article_id
                     and c.passage.start <= x.start < c.passage.end
@@ -408,14 +482,14 @@ class Answerer:
                 )
             )
             self.conversations.add(
-                state.conversation,
+                request.conversation,
                 Turn(
-                    state.question,
-                    state.standalone,
+                    request.question,
+                    prepared.standalone,
                     answer.short_answer,
                     quote,
                     cited,
-                    tuple(c.passage.id for c in state.retrieval.candidates),
+                    tuple(c.passage.id for c in retrieval.candidates),
                 ),
             )
         return answer

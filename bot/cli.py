@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_index_arguments(p)
     p = sub.add_parser("status", parents=[common], help="what the index holds")
     p.add_argument("--json", action="store_true", help="print JSON (for health checks)")
+    sub.add_parser(
+        "health",
+        parents=[common],
+        help="exit 0 when the index and the vector store answer (for load balancers)",
+    )
     p = sub.add_parser("ask", parents=[common], help="answer one question, or a batch")
     p.add_argument("question", nargs="?", help="the question")
     p.add_argument("--batch", type=Path, metavar="FILE.jsonl", help="questions, one JSON per line")
@@ -162,6 +167,16 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     print(f"newest article: {status.newest_published or 'no dates given'}")
     keep = f"articles of the last {settings.keep_days} days" if settings.keep_days else "all"
     print(f"retention:  {keep} (NEWSQA_KEEP_DAYS)")
+    return EXIT_OK
+
+
+@_with_index
+def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 with one `ok:` line when the index opens and its vector store answers;
+    otherwise one `newsqa: error:` line and exit 1 (2: no index there)."""
+    from newsqa.bot.health import check_health, healthy_line
+
+    print(healthy_line(check_health(settings)))
     return EXIT_OK
 
 
@@ -341,6 +356,7 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
 COMMANDS = {
     "index": cmd_index,
     "status": cmd_status,
+    "health": cmd_health,
     "ask": cmd_ask,
     "repl": cmd_repl,
     "eval": cmd_eval,

@@ -8,15 +8,14 @@ from newsqa.index import Embedder, IndexHandle
 from newsqa.settings import Settings
 
 
-def build_answerer(
-    settings: Settings,
-    embedder: Embedder | None = None,
-    conversations: Conversations | None = None,
-) -> Answerer:
-    """The answering chain over the index named by `settings`.
+def open_index(
+    settings: Settings, embedder: Embedder | None = None
+) -> tuple[IndexHandle, Embedder]:
+    """The index named by `settings` and the embedding model it was built with.
 
-    Raises `IndexMissingError` / `IndexCorruptError` (one-line messages) before any
-    model is loaded when the index cannot be used.
+    Raises `IndexMissingError` / `IndexCorruptError` (one-line messages) before the
+    model is loaded when the index cannot be used, and `IndexProblem` when the settings
+    name another model than the one the index was built with.
     """
     handle = IndexHandle(settings)
     with handle.lease() as snapshot:
@@ -29,6 +28,20 @@ def build_answerer(
             f"the index in {settings.index_dir} was built with {built_with}, but the "
             f"settings name {embedder.name}; rebuild it with `newsqa index`"
         )
+    return handle, embedder
+
+
+def build_answerer(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    conversations: Conversations | None = None,
+) -> Answerer:
+    """The answering chain over the index named by `settings`.
+
+    Raises `IndexMissingError` / `IndexCorruptError` (one-line messages) before any
+    model is loaded when the index cannot be used.
+    """
+    handle, embedder = open_index(settings, embedder)
     if conversations is None:
         if settings.conversations_db is not None:
             conversations = SqliteConversationStore(

@@ -212,11 +212,16 @@ class Snapshot:
 
     def reachable(self) -> bool:
         """Whether the vector store answers (for `newsqa status --json`)."""
+        return self.store_problem() is None
+
+    def store_problem(self) -> IndexProblem | None:
+        """Why the vector store does not answer (its one-line error), or None when it does
+        (for `newsqa health`)."""
         try:
             _ = self._vectors
-        except IndexProblem:
-            return False
-        return True
+        except IndexProblem as exc:
+            return exc
+        return None
 
     def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
         return self.lexical.search(query, k)
