@@ -95,9 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
         "watch", parents=[common], help="follow questions: told when the news changes the answer"
     )
     watch = p.add_subparsers(dest="watch_command", required=True, metavar="ACTION")
-    q = watch.add_parser("add", parents=[common], help="watch a question (shows its answer now)")
-    q.add_argument("question", metavar="QUESTION")
-    watch.add_parser("list", parents=[common], help="the watched questions, with their answers")
+    q = watch.add_parser(
+        "add",
+        parents=[common],
+        help="watch a question (shows its answer now) or topic words (a digest of new articles)",
+    )
+    q.add_argument("question", metavar="QUESTION_OR_TOPIC")
+    q = watch.add_parser("list", parents=[common], help="the watches, with their answers")
+    q.add_argument(
+        "--all", action="store_true", help="every chat's watches too, paused ones marked"
+    )
     q = watch.add_parser("remove", parents=[common], help="stop watching one (by its number)")
     q.add_argument("number", metavar="N")
     p = sub.add_parser("latest", parents=[common], help="the newest articles (on a topic)")
@@ -270,14 +277,20 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 @_with_index
 def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
-    """Watched questions: add (with the answer now as baseline), list, remove."""
+    """Watches: add (a question with the answer now as baseline, or topic words), list
+    (`--all`: every chat's, paused ones marked), remove."""
     from newsqa.bot.question import QuestionError
+    from newsqa.bot.watch_topics import is_topic
     from newsqa.bot.watches import CLI_OWNER, Baseline, WatchError, day, open_watches
 
     with open_watches(settings) as store:
         try:
             if args.watch_command == "add":
                 question = store.check(CLI_OWNER, args.question)
+                if is_topic(question):
+                    added = store.add(CLI_OWNER, question, Baseline("topic", None), kind="topic")
+                    print(f"watch {added.n} added (topic): {added.question}")
+                    return EXIT_OK
                 answer = _answerer(settings).ask(question)
                 added = store.add(CLI_OWNER, question, Baseline.of(answer))
                 print(f"watch {added.n} added: {added.question}")
@@ -288,17 +301,20 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
                 removed = store.remove(CLI_OWNER, args.number)
                 print(f"watch {removed.n} removed: {removed.question}")
             else:
-                listed = store.list(CLI_OWNER)
+                listed = store.list(None if args.all else CLI_OWNER)
                 if not listed:
                     print('no watches yet: add one with `newsqa watch add "QUESTION"`')
                 for item in listed:
                     base = item.baseline
-                    now = (
-                        f"{base.short_answer} ({day(base.published)})"
-                        if base.short_answer
-                        else "no answer yet"
-                    )
-                    print(f"{item.n:>3}  {item.question}  [now: {now}]")
+                    if item.topic:
+                        now = "topic"
+                    elif base.short_answer:
+                        now = f"now: {base.short_answer} ({day(base.published)})"
+                    else:
+                        now = "now: no answer yet"
+                    who = f"{item.owner}  " if args.all else ""
+                    paused = "  [paused]" if item.paused else ""
+                    print(f"{who}{item.n:>3}  {item.question}  [{now}]{paused}")
         except (WatchError, QuestionError) as exc:
             return fail(str(exc), EXIT_USAGE)
     return EXIT_OK

@@ -8,20 +8,28 @@ written to the outbox, and the baseline moved, in one transaction, before anythi
 the front-end sends what the outbox holds and marks it sent, so a restart between the two
 sends each push once (its key, one per watch and answer, keeps a second one out).
 
+A topic watch (words, not a question: see `watch_topics.is_topic`) is not asked: after a
+refresh, the new articles whose passages are close enough to the topic's embedding go out
+as one digest per watch, copies of one story counted once (`watch_topics`).
+
+A watch paused because its chat blocked the bot is resumed by `/watches` in that chat (or
+`/watch` on the same words again).
+
 The store is a SQLite file shared by every process on one host: the conversations database
 when `NEWSQA_CONVERSATIONS_DB` is set, else `watches.sqlite` in the index folder.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -46,6 +54,7 @@ CREATE TABLE IF NOT EXISTS watches (
   id INTEGER PRIMARY KEY, owner TEXT NOT NULL, n INTEGER NOT NULL, question TEXT NOT NULL,
   norm TEXT NOT NULL, chat_id INTEGER, user_id INTEGER, created REAL NOT NULL,
   paused INTEGER NOT NULL DEFAULT 0, baseline TEXT NOT NULL,
+  kind TEXT NOT NULL DEFAULT 'question',
   UNIQUE (owner, n), UNIQUE (owner, norm));
 CREATE INDEX IF NOT EXISTS watches_user ON watches(user_id);
 CREATE TABLE IF NOT EXISTS watch_outbox (
@@ -102,6 +111,11 @@ class Watch:
     user_id: int | None
     paused: bool
     baseline: Baseline
+    kind: str = "question"  # or "topic": a digest of new articles on it
+
+    @property
+    def topic(self) -> bool:
+        return self.kind == "topic"
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,8 @@ class WatchRun:
 
     watches: int = 0  # active watches
     touched: int = 0  # whose retrieval returned a new article's passage: read again
+    asked: int = 0  # distinct questions read again (watches of the same question share one)
+    topics: int = 0  # topic watches compared with the new articles
     pushes: list[Push] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -129,6 +145,8 @@ class WatchRun:
             "watch_run",
             watches=self.watches,
             touched=self.touched,
+            asked=self.asked,
+            topics=self.topics,
             pushes=len(self.pushes),
             seconds=f"{self.seconds:.1f}",
         )
@@ -171,6 +189,9 @@ class WatchStore:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(watches)")}
+        if "kind" not in columns:  # a store from before topic watches
+            self._db.execute("ALTER TABLE watches ADD COLUMN kind TEXT NOT NULL DEFAULT 'question'")
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -243,6 +264,7 @@ class WatchStore:
         chat_id: int | None = None,
         user_id: int | None = None,
         group: bool = False,
+        kind: str = "question",
     ) -> Watch:
         """Store a watch (checked again, inside the transaction, as `check` does)."""
         with self._transaction() as db:
@@ -252,7 +274,7 @@ class WatchStore:
             ).fetchone()[0]
             cursor = db.execute(
                 "INSERT INTO watches (owner, n, question, norm, chat_id, user_id, created, "
-                "baseline) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "baseline, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     owner,
                     n,
@@ -262,14 +284,17 @@ class WatchStore:
                     user_id,
                     time.time(),
                     baseline.to_json(),
+                    kind,
                 ),
             )
             watch_id = int(cursor.lastrowid or 0)
-        return Watch(watch_id, owner, n, text, chat_id, user_id, False, baseline)
+        return Watch(watch_id, owner, n, text, chat_id, user_id, False, baseline, kind)
 
     def list(self, owner: str | None = None) -> list[Watch]:
         """The owner's watches (every watch without one), in the order they were added."""
-        query = "SELECT id, owner, n, question, chat_id, user_id, paused, baseline FROM watches"
+        query = (
+            "SELECT id, owner, n, question, chat_id, user_id, paused, baseline, kind FROM watches"
+        )
         with self._lock:
             if owner is None:
                 rows = self._db.execute(query + " ORDER BY id").fetchall()
@@ -287,8 +312,8 @@ class WatchStore:
             raise WatchError(prompts.render("watch_unknown", n=number.strip() or "?"))
         with self._transaction() as db:
             row = db.execute(
-                "SELECT id, owner, n, question, chat_id, user_id, paused, baseline FROM watches "
-                "WHERE owner = ? AND n = ?",
+                "SELECT id, owner, n, question, chat_id, user_id, paused, baseline, kind "
+                "FROM watches WHERE owner = ? AND n = ?",
                 (owner, int(text)),
             ).fetchone()
             if row is None:
@@ -312,11 +337,26 @@ class WatchStore:
             )
 
     def resume(self, owner: str) -> int:
-        """The owner's paused watches become active again (they wrote to the bot)."""
+        """The owner's paused watches become active again (the chat used `/watches`, so the
+        bot can write to it again); how many were paused."""
         with self._transaction() as db:
             return db.execute(
                 "UPDATE watches SET paused = 0 WHERE owner = ? AND paused = 1", (owner,)
             ).rowcount
+
+    def resume_same(self, owner: str, text: str) -> Watch | None:
+        """The owner's paused watch of these words (normalized), active again; None when
+        there is no paused one (`/watch` on the same words resumes it)."""
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT id, owner, n, question, chat_id, user_id, paused, baseline, kind "
+                "FROM watches WHERE owner = ? AND norm = ? AND paused = 1",
+                (owner, normalize(" ".join(text.split()))),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE watches SET paused = 0 WHERE id = ?", (row[0],))
+        return replace(_watch(row), paused=False)
 
     # -- pushes ---------------------------------------------------------------------------
     def record(self, watch: Watch, answer: Answer, text: str) -> Push | None:
@@ -336,6 +376,33 @@ class WatchStore:
             db.execute(
                 "UPDATE watches SET baseline = ? WHERE id = ?",
                 (Baseline.of(answer).to_json(), watch.id),
+            )
+            if not cursor.rowcount:
+                return None
+            push_id = int(cursor.lastrowid or 0)
+        return Push(push_id, watch.id, watch.owner, watch.chat_id, text)
+
+    def record_digest(
+        self, watch: Watch, articles: Sequence[str], text: str, *, keep: int = 500
+    ) -> Push | None:
+        """Put a topic watch's digest in the outbox and add its articles to those the watch
+        has announced, at once. None when this digest was recorded before (the same
+        articles) or the watch is gone. The newest `keep` announced ids are remembered."""
+        key = f"{watch.id}:digest:{hashlib.sha1('|'.join(sorted(articles)).encode()).hexdigest()}"
+        with self._transaction() as db:
+            row = db.execute("SELECT baseline FROM watches WHERE id = ?", (watch.id,)).fetchone()
+            if row is None:
+                return None
+            base = Baseline.from_json(str(row[0]))
+            announced = tuple(dict.fromkeys((*base.articles, *articles)))[-keep:]
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO watch_outbox (key, watch_id, owner, chat_id, text, "
+                "created) VALUES (?, ?, ?, ?, ?, ?)",
+                (key, watch.id, watch.owner, watch.chat_id, text, time.time()),
+            )
+            db.execute(
+                "UPDATE watches SET baseline = ? WHERE id = ?",
+                (replace(base, articles=announced).to_json(), watch.id),
             )
             if not cursor.rowcount:
                 return None
@@ -379,7 +446,7 @@ class WatchStore:
 
 
 def _watch(row: tuple[object, ...]) -> Watch:
-    id_, owner, n, question, chat_id, user_id, paused, baseline = row
+    id_, owner, n, question, chat_id, user_id, paused, baseline, kind = row
     return Watch(
         int(id_),  # type: ignore[call-overload]
         str(owner),
@@ -389,6 +456,7 @@ def _watch(row: tuple[object, ...]) -> Watch:
         user_id,  # type: ignore[arg-type]
         bool(paused),
         Baseline.from_json(str(baseline)),
+        str(kind),
     )
 
 
@@ -481,22 +549,39 @@ def recheck(store: WatchStore, answerer: Answerer, new_articles: Iterable[str]) 
     """Ask again the watches the new articles could change; record the pushes due."""
     began = time.monotonic()
     new = set(new_articles)
-    watches = store.active()
-    run = WatchRun(watches=len(watches))
-    if not new or not watches:
+    every = store.active()
+    run = WatchRun(watches=len(every))
+    if not new or not every:
         run.seconds = time.monotonic() - began
         return run
-    hit = touches(answerer, [watch.question for watch in watches], new)
-    for watch, touched in zip(watches, hit, strict=True):
-        if not touched:
+    topics = [watch for watch in every if watch.topic]
+    if topics:
+        from newsqa.bot.watch_topics import digests
+
+        run.topics = len(topics)
+        run.pushes += digests(store, answerer, topics, new)
+    watches = [watch for watch in every if not watch.topic]
+    # Watches of the same question (in several chats) share its retrieval and its reading.
+    distinct = list(dict.fromkeys(normalize(watch.question) for watch in watches))
+    first = {}
+    for watch in watches:
+        first.setdefault(normalize(watch.question), watch.question)
+    hit = dict(zip(distinct, touches(answerer, [first[d] for d in distinct], new), strict=True))
+    answers: dict[str, Answer | None] = {}
+    for watch in watches:
+        norm = normalize(watch.question)
+        if not hit[norm]:
             continue
         run.touched += 1
-        try:
-            answer = answerer.ask(watch.question)
-        except Exception:  # one watch that cannot be read never stops the others
-            log.warning("watch %s could not be asked again", watch.id, exc_info=True)
-            continue
-        if not changed(watch.baseline, answer):
+        if norm not in answers:
+            run.asked += 1
+            try:
+                answers[norm] = answerer.ask(watch.question)
+            except Exception:  # one watch that cannot be read never stops the others
+                log.warning("watch %s could not be asked again", watch.id, exc_info=True)
+                answers[norm] = None
+        answer = answers[norm]
+        if answer is None or not changed(watch.baseline, answer):
             continue
         push = store.record(watch, answer, push_text(watch, answer))
         if push is not None:

@@ -166,6 +166,21 @@ class DocStore:
     def passage_ids(self) -> set[str]:
         return {row[0] for row in self.db.execute("SELECT id FROM passages")}
 
+    def passages_of(self, article_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The passage ids of each of `article_ids` (in order), for those indexed."""
+        out: dict[str, list[str]] = {}
+        if not article_ids:
+            return out
+        marks = ",".join("?" * len(article_ids))
+        rows = self.db.execute(
+            f"SELECT article_id, id FROM passages WHERE article_id IN ({marks}) "
+            "ORDER BY article_id, seq",
+            list(article_ids),
+        )
+        for article_id, passage_id in rows:
+            out.setdefault(article_id, []).append(passage_id)
+        return out
+
     def orphans(self) -> int:
         """Passages whose article is gone, plus articles left without passages."""
         row = self.db.execute(

@@ -238,6 +238,31 @@ class Snapshot:
         with self._lock:
             return self.docs.articles(ids)
 
+    def passage_vectors(self, article_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each indexed article's passage vectors (unit length, one row per passage), read
+        from the vector store: what topic watches compare a topic with."""
+
+        with self._lock:
+            owned = self.docs.passages_of(list(article_ids))
+        ids = [pid for pids in owned.values() for pid in pids]
+        if not ids:
+            return {}
+        store = self._vectors
+        try:
+            with self._lock:
+                got = store.get(ids=ids, include=["embeddings"])
+        except Exception as exc:
+            raise self.target.problem(exc, self.location, self.collection) from None
+        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+        out = {}
+        for article_id, pids in owned.items():
+            rows = [by_id[p] for p in pids if p in by_id]
+            if rows:
+                matrix = np.asarray(rows, dtype=np.float32)
+                norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+                out[article_id] = matrix / np.where(norms == 0, 1.0, norms)
+        return out
+
     def newest(self, limit: int) -> list[ArticleRecord]:
         with self._lock:
             return self.docs.newest(limit)

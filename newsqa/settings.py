@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     watch_max_chars: int = Field(default=300, ge=10, le=1000)
     watches_per_user: int = Field(default=10, ge=1)
     watches_per_chat: int = Field(default=20, ge=1)
+    # A topic watch's article: its closest passage this near the topic (cosine); measured
+    # by `python -m bench.watches` (BENCHMARKS.md, "Watches").
+    watch_topic_similarity: float = Field(default=0.28, gt=0.0, le=1.0)
     latest_count: int = Field(default=5, ge=1, le=50)  # articles /latest and `latest` list
 
     @field_validator("telegram_allowed", "telegram_admins", mode="before")

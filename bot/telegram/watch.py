@@ -48,7 +48,10 @@ async def _may_change(update: Update, state: BotState) -> bool:
 
 
 async def watch(update: Update, context: Context) -> None:
-    """/watch QUESTION: follow a question; the current answer is its baseline."""
+    """/watch QUESTION: follow a question; the current answer is its baseline. /watch on
+    topic words (`watch_topics.is_topic`): a digest of the new articles on it after each
+    refresh. /watch on the words of a paused watch resumes it."""
+    from newsqa.bot.watch_topics import is_topic
     from newsqa.bot.watches import Baseline
 
     state = get_state(context)
@@ -58,10 +61,31 @@ async def watch(update: Update, context: Context) -> None:
     store = state.watch_store()
     owner, group = owner_of(chat.id), _in_group(update)
     user_id = user.id if user is not None else None
+    text = " ".join(context.args or [])
+    resumed = await asyncio.to_thread(store.resume_same, owner, text)
+    if resumed is not None:
+        await reply_prompt(update, "watch_resumed", n=resumed.n, question=resumed.question)
+        return
     try:
-        question = store.check(owner, " ".join(context.args or []), user_id, group=group)
+        question = store.check(owner, text, user_id, group=group)
     except WatchError as exc:
         await reply(update, esc(str(exc)))
+        return
+    if is_topic(question):
+        try:
+            added = store.add(
+                owner,
+                question,
+                Baseline("topic", None),
+                chat_id=chat.id,
+                user_id=user_id,
+                group=group,
+                kind="topic",
+            )
+        except WatchError as exc:
+            await reply(update, esc(str(exc)))
+            return
+        await reply_prompt(update, "tg_watch_topic_added", n=added.n, topic=added.question)
         return
     wait = state.limiter.check(user_id if user_id is not None else chat.id)
     if wait:
@@ -94,26 +118,32 @@ async def watch(update: Update, context: Context) -> None:
 
 
 async def watches(update: Update, context: Context) -> None:
-    """/watches: this chat's watches, each with its number and its current answer."""
+    """/watches: this chat's watches, each with its number and its current answer. The
+    chat's paused watches (it had blocked the bot) are resumed: it can hear from it again."""
     state = get_state(context)
     chat = update.effective_chat
     if chat is None:
         return
-    listed = state.watch_store().list(owner_of(chat.id))
+    store = state.watch_store()
+    paused = {w.id for w in store.list(owner_of(chat.id)) if w.paused}
+    if paused:
+        await asyncio.to_thread(store.resume, owner_of(chat.id))
+    listed = store.list(owner_of(chat.id))
     if not listed:
         await reply_prompt(update, "tg_watches_none")
         return
     lines = [f"<b>{esc(prompts.load('tg_watches_title'))}</b>"]
     for item in listed:
-        now = (
-            prompts.render(
+        if item.topic:
+            now = prompts.load("tg_watch_topic")
+        elif item.baseline.short_answer:
+            now = prompts.render(
                 "tg_watch_now", short=item.baseline.short_answer, when=day(item.baseline.published)
             )
-            if item.baseline.short_answer
-            else prompts.load("tg_watch_no_answer")
-        )
-        paused = f" [{prompts.load('tg_watch_paused')}]" if item.paused else ""
-        lines.append(f"{item.n}. {esc(item.question)} — <i>{esc(now)}</i>{esc(paused)}")
+        else:
+            now = prompts.load("tg_watch_no_answer")
+        flag = f" [{prompts.load('tg_watch_resumed')}]" if item.id in paused else ""
+        lines.append(f"{item.n}. {esc(item.question)} — <i>{esc(now)}</i>{esc(flag)}")
     await reply(update, "\n".join(lines))
 
 
