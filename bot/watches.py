@@ -368,18 +368,9 @@ class WatchStore:
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM watches WHERE id = ?", (watch.id,)).fetchone() is None:
                 return None
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO watch_outbox (key, watch_id, owner, chat_id, text, "
-                "created) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, watch.id, watch.owner, watch.chat_id, text, time.time()),
-            )
-            db.execute(
-                "UPDATE watches SET baseline = ? WHERE id = ?",
-                (Baseline.of(answer).to_json(), watch.id),
-            )
-            if not cursor.rowcount:
+            push_id = _enqueue(db, key, watch, text, Baseline.of(answer))
+            if push_id is None:
                 return None
-            push_id = int(cursor.lastrowid or 0)
         return Push(push_id, watch.id, watch.owner, watch.chat_id, text)
 
     def record_digest(
@@ -395,18 +386,9 @@ class WatchStore:
                 return None
             base = Baseline.from_json(str(row[0]))
             announced = tuple(dict.fromkeys((*base.articles, *articles)))[-keep:]
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO watch_outbox (key, watch_id, owner, chat_id, text, "
-                "created) VALUES (?, ?, ?, ?, ?, ?)",
-                (key, watch.id, watch.owner, watch.chat_id, text, time.time()),
-            )
-            db.execute(
-                "UPDATE watches SET baseline = ? WHERE id = ?",
-                (replace(base, articles=announced).to_json(), watch.id),
-            )
-            if not cursor.rowcount:
+            push_id = _enqueue(db, key, watch, text, replace(base, articles=announced))
+            if push_id is None:
                 return None
-            push_id = int(cursor.lastrowid or 0)
         return Push(push_id, watch.id, watch.owner, watch.chat_id, text)
 
     def pending(self, owners: Iterable[str] | None = None, *, telegram: bool = False) -> list[Push]:
@@ -601,3 +583,18 @@ def article_ids(report: object, articles_dir: Path) -> set[str]:
             except ValueError:
                 continue
     return ids
+
+
+def _enqueue(
+    db: sqlite3.Connection, key: str, watch: Watch, text: str, baseline: Baseline
+) -> int | None:
+    """In one transaction with the caller: the push into the outbox (unless one with `key`
+    is there already) and the watch's new baseline. The push's id, or None when it was
+    recorded before."""
+    cursor = db.execute(
+        "INSERT OR IGNORE INTO watch_outbox (key, watch_id, owner, chat_id, text, created) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (key, watch.id, watch.owner, watch.chat_id, text, time.time()),
+    )
+    db.execute("UPDATE watches SET baseline = ? WHERE id = ?", (baseline.to_json(), watch.id))
+    return int(cursor.lastrowid or 0) if cursor.rowcount else None

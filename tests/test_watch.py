@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,12 @@ UNRELATED = _article(
 
 @pytest.fixture
 def place(tmp_path: Path, embedder) -> Iterator[Any]:
+    with watched_sample(tmp_path, embedder) as found:
+        yield found
+
+
+@contextmanager
+def watched_sample(tmp_path: Path, embedder: Any) -> Iterator[Any]:
     """A dated copy of the sample article, indexed; yields (settings, answerer, store)."""
     from newsqa.bot.components import build_answerer
     from newsqa.index import build_index

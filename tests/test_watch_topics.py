@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_settings
 from fake_bot_api import FakeBotApi
 from test_telegram_bot import ANN, TOKEN, replies
-from test_watch import LATER, SAMPLE, UNRELATED, _article, _bot
+from test_watch import LATER, UNRELATED, _bot, watched_sample
 
 from newsqa import prompts
 from newsqa.bot.watch_topics import is_topic
@@ -39,23 +38,8 @@ LEAD = (
 
 @pytest.fixture
 def place(tmp_path: Path, embedder) -> Iterator[Any]:
-    """The dated sample article, indexed; yields (settings, answerer, store)."""
-    from newsqa.bot.components import build_answerer
-    from newsqa.bot.watches import open_watches
-    from newsqa.index import build_index
-
-    articles = tmp_path / "articles"
-    articles.mkdir()
-    (articles / "abu-dhabi-talks.md").write_text(
-        _article("Ukraine and Russia to meet again after Abu Dhabi talks", "2026-01-25", SAMPLE)
-    )
-    settings = make_settings(tmp_path / "index", articles_dir=articles)
-    build_index(settings, embedder=embedder)
-    store = open_watches(settings)
-    try:
-        yield settings, build_answerer(settings, embedder=embedder), store
-    finally:
-        store.close()
+    with watched_sample(tmp_path, embedder) as found:
+        yield found
 
 
 def _refresh(settings: Any, embedder: Any, files: dict[str, str]) -> set[str]:
