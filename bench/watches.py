@@ -7,8 +7,9 @@ threshold comes from.
    as a topic watch does; printed: how many on-topic pairs reach each threshold (of 21)
    and how many off-topic pairs do (of 147 - 21 = 126).
 2. Cost: over the same index, 1,000 question watches (50 distinct questions, each watched
-   by 20 chats, baselines "no answer") and 20 topic watches; one article is added and the
-   re-check (`bot.watches.recheck`) runs: printed are the watches re-read, the distinct
+   by 20 chats, each starting from the current answer) and 20 topic watches; one
+   article (`--articles N`: N later reports of the indexed stories) is added and the re-check
+   (`bot.watches.recheck`) runs: printed are the watches re-read, the distinct
    questions read by the reader, the digests and pushes, and the time of the watch step.
 
 Prints the figures; BENCHMARKS.md keeps them.
@@ -106,27 +107,53 @@ def calibrate(answerer: object) -> None:
         print(f"  {threshold:9.3f}  {hits:>7}/{len(on)}  {false:>12}/{len(off)}")
 
 
-def cost(settings: object, answerer: object, embedder: object, watches: int = 1000) -> None:
+def _later_articles(count: int) -> dict[str, str]:
+    """`count` new dated articles for one refresh: the prisoner-exchange follow-up, then
+    follow-ups of the test news stories, each a later report with a figure of its own."""
+    bases = [NEW_ARTICLE] + [
+        path.read_text(encoding="utf-8") for path in sorted((ROOT / "tests/data/news").glob("*.md"))
+    ]
+    out = {}
+    for k in range(count):
+        base = bases[k % len(bases)]
+        head, body = base.split("---\n", 2)[1:]
+        head = "".join(
+            f"published: '2026-02-{1 + k % 27:02d}'\n" if line.startswith("published:") else line
+            for line in head.splitlines(keepends=True)
+        )
+        note = f"\nOfficials gave an update on day {k + 1}: {120 + 7 * k} people were involved.\n"
+        out[f"later-{k:03d}.md"] = f"---\n{head}---\n{body.rstrip()}\n{note}"
+    return out
+
+
+def cost(
+    settings: object, answerer: object, embedder: object, watches: int = 1000, added: int = 1
+) -> None:
     from newsqa.bot.watches import Baseline, open_watches, recheck
     from newsqa.index import build_index
 
     questions = [form.format(subject) for subject in SUBJECTS for form in FORMS]
     with open_watches(settings) as store:  # type: ignore[arg-type]
+        # Each watch starts from the current answer, as /watch does: a push then means
+        # the new articles changed it.
+        baselines = {q: Baseline.of(answerer.ask(q)) for q in questions}  # type: ignore[attr-defined]
         for i in range(watches):  # one chat each: 20 chats watch each question
-            store.add(f"tg:{i}", questions[i % len(questions)], Baseline("none", None))
+            question = questions[i % len(questions)]
+            store.add(f"tg:{i}", question, baselines[question])
         topics = [t for ts in TOPICS.values() for t in ts][:20]
         for i, topic in enumerate(topics):
             store.add(f"tg:t{i}", topic, Baseline("topic", None), kind="topic")
-        path = settings.articles_dir / "later.md"  # type: ignore[attr-defined]
-        path.write_text(NEW_ARTICLE, encoding="utf-8")
+        new = _later_articles(added)
+        for name, text in new.items():
+            (settings.articles_dir / name).write_text(text, encoding="utf-8")  # type: ignore[attr-defined]
         began = time.monotonic()
         build_index(settings, embedder=embedder)  # type: ignore[arg-type]
         built = time.monotonic() - began
-        run = recheck(store, answerer, {"later.md"})  # type: ignore[arg-type]
+        run = recheck(store, answerer, set(new))  # type: ignore[arg-type]
         digests = sum(1 for p in run.pushes if "New on" in p.text)
     print(
-        f"cost: {run.watches} watches ({watches} question, {len(topics)} topic); one article "
-        f"added (index update {built:.1f} s)"
+        f"cost: {run.watches} watches ({watches} question, {len(topics)} topic); {added} "
+        f"article(s) added (index update {built:.1f} s)"
     )
     print(f"  {run.line()}")
     print(
@@ -145,7 +172,8 @@ def main() -> int:
         settings = _index(root, embedder)
         answerer = build_answerer(settings, embedder=embedder)  # type: ignore[arg-type]
         calibrate(answerer)
-        cost(settings, answerer, embedder)
+        added = int(sys.argv[sys.argv.index("--articles") + 1]) if "--articles" in sys.argv else 1
+        cost(settings, answerer, embedder, added=added)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -164,7 +164,7 @@ def test_failed_build_keeps_previous_index(tmp_path: Path, embedder, monkeypatch
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(index_build.Lexical, "build", explode)
+    monkeypatch.setattr(index_build.Lexical, "from_terms", explode)
     with pytest.raises(DiskFullError, match="disk full while writing"):
         build_index(settings, embedder=embedder)
     assert IndexDir(settings.index_dir).current() == before
