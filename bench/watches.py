@@ -120,6 +120,7 @@ def _later_articles(count: int) -> dict[str, str]:
         head = "".join(
             f"published: '2026-02-{1 + k % 27:02d}'\n" if line.startswith("published:") else line
             for line in head.splitlines(keepends=True)
+            if not line.startswith("id:")  # the file name is the id: a new article
         )
         note = f"\nOfficials gave an update on day {k + 1}: {120 + 7 * k} people were involved.\n"
         out[f"later-{k:03d}.md"] = f"---\n{head}---\n{body.rstrip()}\n{note}"
