@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from newsqa import prompts
+from newsqa import logs, prompts
 from newsqa.bot.answer import Answer
 from newsqa.bot.conversation import Conversations, ConversationStore, Turn
 from newsqa.bot.followup import Proposal, follows_up, names_in, proposals
@@ -212,6 +212,25 @@ class Answerer:
         `config`: LangChain's run configuration (callbacks, tags) for the steps.
         """
         cleaned = clean_question(question, self.settings.max_question_chars)
+        with logs.request():  # every log line of this question carries its id
+            answer, retrieval = self._run(cleaned, conversation, id, on_token, abandoned, config)
+            log.info(
+                "answered: %s, %s, %.0f ms",
+                answer.outcome,
+                answer.mode,
+                answer.timings_ms.get("total", 0.0),
+            )
+            return answer, retrieval
+
+    def _run(
+        self,
+        cleaned: str,
+        conversation: str | None,
+        id: str | None,
+        on_token: Callable[[str], None] | None,
+        abandoned: threading.Event | None,
+        config: RunnableConfig | None,
+    ) -> tuple[Answer, Retrieval]:
         started = time.perf_counter()
         with self.index.lease() as snapshot:  # one generation for the whole question
             request = Request(cleaned, conversation, id, snapshot, on_token, abandoned, started)

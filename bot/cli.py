@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(env_file=args.env_file, index_dir=args.index_dir)
     except SettingsError as exc:
         return fail(str(exc), EXIT_USAGE)
+    if settings.log_format == "json":
+        setup_logging(args.verbose, json_lines=True)
     try:
         return COMMANDS[args.command](args, settings)
     except KeyboardInterrupt:

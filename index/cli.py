@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from newsqa.logs import setup_logging
 from newsqa.settings import Settings, SettingsError, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -20,16 +20,6 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     return load_settings(env_file=args.env_file, index_dir=args.index_dir)
-
-
-def setup_logging(verbose: bool = False) -> None:
-    level = logging.INFO if verbose else logging.WARNING
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(level)  # bm25s sets its own logger to DEBUG when imported
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
-    for noisy in ("chromadb", "httpx", "sentence_transformers", "transformers", "bm25s"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
 def fail(message: str, code: int) -> int:

@@ -8,7 +8,7 @@ reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     chroma_url: str | None = None
     chroma_headers: dict[str, str] = {}
     embedding_model: str | None = None
+    # Log lines on stderr: "text", or "json" (one JSON object a line, with a request id).
+    log_format: Literal["text", "json"] = "text"
 
     # Optional LLM (unset: extractive answers).
     llm_base_url: str | None = None
