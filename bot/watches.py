@@ -362,13 +362,20 @@ class WatchStore:
     def record(self, watch: Watch, answer: Answer, text: str) -> Push | None:
         """Put a push in the outbox and move the watch's baseline to `answer`, at once.
 
-        None when the same push (this watch, this short answer) was recorded before, or the
-        watch is gone."""
-        key = f"{watch.id}:{normalized_answer(answer.short_answer)}"
+        Compare-and-set: None when the watch's stored baseline is no longer the one this
+        push was judged against (another run recorded the change first), or the watch is
+        gone. So each change of answer is recorded once, an answer that changes back is
+        a change too, and a new watch that gets a removed watch's id starts afresh (the key
+        holds the watch's creation time)."""
+        new = Baseline.of(answer)
         with self._transaction() as db:
-            if db.execute("SELECT 1 FROM watches WHERE id = ?", (watch.id,)).fetchone() is None:
+            row = db.execute(
+                "SELECT baseline, created FROM watches WHERE id = ?", (watch.id,)
+            ).fetchone()
+            if row is None or Baseline.from_json(str(row[0])) != watch.baseline:
                 return None
-            push_id = _enqueue(db, key, watch, text, Baseline.of(answer))
+            change = hashlib.sha1(f"{row[0]}|{new.to_json()}".encode()).hexdigest()
+            push_id = _enqueue(db, f"{watch.id}:{row[1]!r}:{change}", watch, text, new)
             if push_id is None:
                 return None
         return Push(push_id, watch.id, watch.owner, watch.chat_id, text)
@@ -379,11 +386,14 @@ class WatchStore:
         """Put a topic watch's digest in the outbox and add its articles to those the watch
         has announced, at once. None when this digest was recorded before (the same
         articles) or the watch is gone. The newest `keep` announced ids are remembered."""
-        key = f"{watch.id}:digest:{hashlib.sha1('|'.join(sorted(articles)).encode()).hexdigest()}"
+        digest = hashlib.sha1("|".join(sorted(articles)).encode()).hexdigest()
         with self._transaction() as db:
-            row = db.execute("SELECT baseline FROM watches WHERE id = ?", (watch.id,)).fetchone()
+            row = db.execute(
+                "SELECT baseline, created FROM watches WHERE id = ?", (watch.id,)
+            ).fetchone()
             if row is None:
                 return None
+            key = f"{watch.id}:{row[1]!r}:digest:{digest}"
             base = Baseline.from_json(str(row[0]))
             announced = tuple(dict.fromkeys((*base.articles, *articles)))[-keep:]
             push_id = _enqueue(db, key, watch, text, replace(base, articles=announced))
@@ -588,13 +598,14 @@ def article_ids(report: object, articles_dir: Path) -> set[str]:
 def _enqueue(
     db: sqlite3.Connection, key: str, watch: Watch, text: str, baseline: Baseline
 ) -> int | None:
-    """In one transaction with the caller: the push into the outbox (unless one with `key`
-    is there already) and the watch's new baseline. The push's id, or None when it was
-    recorded before."""
+    """In one transaction with the caller: the push into the outbox and the watch's new
+    baseline, neither when a push with `key` is there already. The push's id, or None."""
     cursor = db.execute(
         "INSERT OR IGNORE INTO watch_outbox (key, watch_id, owner, chat_id, text, created) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         (key, watch.id, watch.owner, watch.chat_id, text, time.time()),
     )
+    if not cursor.rowcount:  # recorded before: the baseline moved with it then
+        return None
     db.execute("UPDATE watches SET baseline = ? WHERE id = ?", (baseline.to_json(), watch.id))
-    return int(cursor.lastrowid or 0) if cursor.rowcount else None
+    return int(cursor.lastrowid or 0)

@@ -287,3 +287,38 @@ def test_cli_watch_add_list_remove_and_latest(place, embedder, monkeypatch, caps
     )
     assert main(["watch", "remove", "1", *common]) == 0
     assert "watch 1 removed" in capsys.readouterr().out and store.list() == []
+
+
+def test_each_change_is_recorded_once_even_back_and_after_a_reused_id(tmp_path: Path) -> None:
+    """The outbox records a change of answer once (a second run judging the same old
+    baseline records nothing), an answer that changes back is a change too, and a watch
+    that gets a removed watch's id is not mistaken for it."""
+    from newsqa.bot.answer import Answer
+
+    def answer(short: str) -> Answer:
+        return Answer(
+            question=QUESTION,
+            standalone_question=QUESTION,
+            answer=f"{short} [1]",
+            outcome="answer",
+            abstained=False,
+            short_answer=short,
+        )
+
+    store = WatchStore(tmp_path / "w.sqlite")
+    store.add("tg:1", "Who leads?", Baseline("answer", "A"))
+    store.add("tg:1", QUESTION, Baseline("answer", "A"))
+    watch = store.list("tg:1")[1]
+    assert store.record(watch, answer("B"), "now B") is not None
+    assert store.record(watch, answer("B"), "now B, again") is None  # judged on the old A
+    moved = store.list("tg:1")[1]
+    assert moved.baseline.short_answer == "B"
+    assert store.record(moved, answer("A"), "back to A") is not None  # A → B → A
+    assert [p.text for p in store.pending()] == ["now B", "back to A"]
+    store.remove("tg:1", "2")  # its unsent pushes are dropped with it
+    store.add("tg:1", QUESTION, Baseline("answer", "A"))
+    again = store.list("tg:1")[1]
+    assert again.id == watch.id  # SQLite reuses the id ...
+    assert store.record(again, answer("B"), "now B") is not None  # ... the push is not lost
+    assert [(p.watch_id, p.text) for p in store.pending()] == [(again.id, "now B")]
+    store.close()
