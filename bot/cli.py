@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,8 @@ from newsqa.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from newsqa.bot.chain import Answerer
+
+log = logging.getLogger(__name__)
 
 
 def _global_options(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -342,6 +345,17 @@ def _after_follow(settings: Settings) -> Callable[[object], None]:
     line's pushes; the bot sends its chats' pushes from the outbox."""
 
     def after(report: object) -> None:
+        try:
+            watch_step(report)
+        except Exception as exc:  # the index is updated already: say so, do not fail it
+            log.debug("watch step failed", exc_info=True)
+            print(
+                f"warning: the index is updated, but the watches were not asked again "
+                f"({type(exc).__name__}: {exc})",
+                file=sys.stderr,
+            )
+
+    def watch_step(report: object) -> None:
         from newsqa.bot.watches import CLI_OWNER, article_ids, open_watches, recheck
 
         new = article_ids(report, settings.articles_dir)

@@ -6,7 +6,9 @@ passage of a new article; a watch whose new answer is confident, cites an articl
 baseline did not and gives another short answer (normalized) gets a push. The push is
 written to the outbox, and the baseline moved, in one transaction, before anything is sent:
 the front-end sends what the outbox holds and marks it sent, so a restart between the two
-sends each push once (its key, one per watch and answer, keeps a second one out).
+sends each push once. Recording is compare-and-set on the baseline: two runs that judged
+the same change record it once. (A crash after Telegram took a push but before it was
+marked sends that one again at the next start: at least once, never lost.)
 
 A topic watch (words, not a question: see `watch_topics.is_topic`) is not asked: after a
 refresh, the new articles whose passages are close enough to the topic's embedding go out

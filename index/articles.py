@@ -159,8 +159,11 @@ def _parse_one(path: Path, root_id: str, max_chars: int | None) -> Iterator[Arti
     origin = str(path)
     try:
         size = path.stat().st_size
-        # Over the limit even at four bytes a character: refused unread, in no time.
-        if max_chars and path.suffix.lower() != ".jsonl" and size > 4 * max_chars + 65_536:
+        # Plain text over the limit even at four bytes a character: refused unread, in no
+        # time. (HTML is mostly markup and JSON may escape each character in six bytes:
+        # those are measured after parsing, like each line of a .jsonl.)
+        plain = path.suffix.lower() in (".txt", ".md", ".markdown")
+        if max_chars and plain and size > 4 * max_chars + 65_536:
             yield Problem(origin, _too_long(size, max_chars).replace("characters", "bytes"))
             return
         raw = path.read_bytes()

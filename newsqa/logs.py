@@ -45,8 +45,8 @@ def setup_logging(verbose: bool = False, json_lines: bool = False) -> None:
 
 @contextlib.contextmanager
 def request(request_id: str | None = None) -> Iterator[str]:
-    """Log records inside carry `request_id` (a new one when none is given, or the one
-    already set by a caller: a Telegram update's)."""
+    """Log records inside carry `request_id`: a new one when none is given, or the one a
+    caller already set (a nested question keeps its caller's)."""
     current = REQUEST_ID.get()
     if current is not None and request_id is None:
         yield current

@@ -199,15 +199,23 @@ def test_build_over_a_mixed_folder_indexes_only_the_good(tmp_path: Path, embedde
 def test_an_article_over_the_size_limit_is_skipped_and_named(tmp_path: Path, embedder) -> None:
     """A 20 MB article without line breaks is refused unread (it held the build lock for
     more than ten minutes with the quadratic splitter); one over the limit in characters
-    but not in bytes is refused after parsing; the rest is indexed."""
+    but not in bytes is refused after parsing; a page of markup is measured by its text;
+    the rest is indexed."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "good.txt").write_text("The port reopened on Monday after the storm.")
     (src / "huge.txt").write_bytes(b"A very long line about the port. " * 640_000)  # 21 MB
     (src / "long.jsonl").write_text(json.dumps({"text": "Port news. " * 500}) + "\n")
+    # A page of markup (90 KB, over four times the limit in bytes) holding a short article.
+    markup = "<div class='nav'><a href='/x'>menu</a></div>\n" * 2000
+    (src / "page.html").write_text(
+        f"<html><head><title>Port</title></head><body>{markup}<article><p>The harbour "
+        "master said the port reopened on Monday after the storm, and ferries ran again "
+        "on the evening tide.</p></article></body></html>"
+    )
     settings = make_settings(tmp_path / "ix", articles_dir=src, max_article_chars=4_000)
     summary = build_index(settings, embedder=embedder)
-    assert set(open_snapshot(tmp_path / "ix").docs.hashes()) == {"good.txt"}
+    assert set(open_snapshot(tmp_path / "ix").docs.hashes()) == {"good.txt", "page.html"}
     reasons = {Path(p.where.split(":")[0]).name: p.reason for p in summary.problems}
     assert set(reasons) == {"huge.txt", "long.jsonl"}
     assert all("NEWSQA_MAX_ARTICLE_CHARS" in r for r in reasons.values())

@@ -322,3 +322,25 @@ def test_each_change_is_recorded_once_even_back_and_after_a_reused_id(tmp_path: 
     assert store.record(again, answer("B"), "now B") is not None  # ... the push is not lost
     assert [(p.watch_id, p.text) for p in store.pending()] == [(again.id, "now B")]
     store.close()
+
+
+def test_a_failing_watch_step_after_add_is_one_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`newsqa add`/`refresh` have updated the index when the watch step runs: a locked
+    watch store (or a Chroma server gone) is one warning line, not a traceback."""
+    import sqlite3
+
+    from newsqa.bot import cli, watches
+
+    def locked(settings: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(watches, "article_ids", lambda report, where: {"new.md"})
+    monkeypatch.setattr(watches, "open_watches", locked)
+    cli._after_follow(make_settings(tmp_path / "index"))(object())
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "warning: the index is updated, but the watches were not asked again "
+        "(OperationalError: database is locked)"
+    ]

@@ -52,6 +52,7 @@ class BotState:
     typing_every_s: float = 4.0
     sources: Bounded[str, Sources] = field(default_factory=lambda: Bounded(2000))
     reindexing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    pushing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one outbox sender at a time
     _locks: WeakValueDictionary[str, asyncio.Lock] = field(default_factory=WeakValueDictionary)
     undo: list[Callable[[], None]] = field(default_factory=list)
     watches: WatchStore | None = None  # opened on first use (a bot starts writing nothing)

@@ -205,7 +205,16 @@ async def latest(update: Update, context: Context) -> None:
 async def push_pending(bot: Bot, state: BotState) -> int:
     """Send the outbox's pushes, oldest first; each is marked sent once Telegram took it.
     A chat that blocked the bot or is gone pauses its watch; another failure leaves the
-    push for the next time. Returns how many were sent."""
+    push for the next time. Returns how many were sent.
+
+    One sender at a time (a refresh's and an /add's may overlap): two would read the same
+    pending pushes and send each twice. A crash between Telegram taking a push and its
+    mark leaves it pending: it is sent again at the next start (at least once, never lost)."""
+    async with state.pushing:
+        return await _push_pending(bot, state)
+
+
+async def _push_pending(bot: Bot, state: BotState) -> int:
     from newsqa.bot.telegram.handlers import send_html
 
     store = state.watch_store()
