@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("newsqa_request_id", default=None)
+_installed: logging.Handler | None = None  # the handler setup_logging added to the root
 NOISY = ("chromadb", "httpx", "sentence_transformers", "transformers", "bm25s")
 
 
@@ -38,7 +39,15 @@ def setup_logging(verbose: bool = False, json_lines: bool = False) -> None:
         )
     else:
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
+    global _installed
+    root = logging.getLogger()
+    if _installed is not None:  # set up before (text, then json once settings are read)
+        root.removeHandler(_installed)
+        _installed = None
+    if not root.handlers:  # else the host configured logging (an app, pytest): keep its
+        root.addHandler(handler)
+        root.setLevel(level)
+        _installed = handler
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 

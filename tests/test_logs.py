@@ -61,6 +61,7 @@ def test_a_request_id_follows_the_question_into_threads() -> None:
 def test_text_logs_stay_one_plain_line(capsys: pytest.CaptureFixture[str]) -> None:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    root.handlers.clear()  # pytest's own: with a host's handlers, setup_logging adds none
     logs.setup_logging(verbose=True)
     try:
         logging.getLogger("newsqa.test").info("hello")
@@ -68,3 +69,4 @@ def test_text_logs_stay_one_plain_line(capsys: pytest.CaptureFixture[str]) -> No
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+        logs._installed = None
