@@ -199,16 +199,37 @@ class Snapshot:
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top `k` passage ids by cosine similarity to `vector`."""
-        store = self._vectors
         try:
-            with self._lock:
-                hits = store.similarity_search_by_vector_with_relevance_scores(
-                    vector.tolist(), k=k
-                )
-        except Exception as exc:
-            raise self.target.problem(exc, self.location, self.collection) from None
+            hits = self._query(vector, k)
+        except IndexProblem:
+            raise
+        except Exception as first:
+            if self.target.url:  # a server that fails is reported at once (BM25 answers)
+                raise self.target.problem(first, self.location, self.collection) from None
+            # An embedded client whose shared Chroma system was stopped under it (a build in this
+            # process auditing the same database closed its own client on it): open a
+            # fresh one and ask once more before calling the index damaged.
+            log.warning("Chroma query failed (%s); reopening the client", first)
+            self._reopen_vectors()
+            try:
+                hits = self._query(vector, k)
+            except IndexProblem:
+                raise
+            except Exception as exc:
+                raise self.target.problem(exc, self.location, self.collection) from None
         # Chroma reports cosine distance; callers get similarity.
         return [(doc.id, 1.0 - float(distance)) for doc, distance in hits]
+
+    def _query(self, vector: np.ndarray, k: int) -> Any:
+        store = self._vectors
+        with self._lock:
+            return store.similarity_search_by_vector_with_relevance_scores(vector.tolist(), k=k)
+
+    def _reopen_vectors(self) -> None:
+        with self._vectors_lock:
+            client, self._client, self._store = self._client, None, None
+        if client is not None:
+            close_client(client)
 
     def reachable(self) -> bool:
         """Whether the vector store answers (for `newsqa status --json`)."""

@@ -100,3 +100,20 @@ def test_a_generation_pruned_before_its_first_search_leaves_nothing_open(
     snapshot.close()
     gc.collect()
     assert _chroma_files_open(snapshot.path) == []
+
+
+def test_a_chroma_client_stopped_under_a_snapshot_is_reopened(sample_copy, embedder) -> None:
+    """A build in the bot's process (/reindex) audits the current generation with its own
+    client and closes it, which can stop the Chroma system the snapshot's client shares:
+    its next query raised "'RustBindingsAPI' object has no attribute 'bindings'" and the
+    question got the error apology (seen once in the soak test). It is reopened once."""
+    from newsqa.index import open_snapshot
+
+    snapshot = open_snapshot(sample_copy)
+    try:
+        vector = embedder.embed_query("Who represented the US?")
+        before = snapshot.dense_search(vector, 2)
+        snapshot._client.close()  # what the build's audit client did to it
+        assert snapshot.dense_search(vector, 2) == before
+    finally:
+        snapshot.close()
