@@ -121,7 +121,7 @@ def read(
     confident = [c for c in choices if c.confident(calibration)]
     if confident:
         best = max(confident, key=_confidence)
-        if recent or _reports_differ(confident, retrieval):
+        if recent:
             best = _newest(confident, retrieval)
         outcome: Outcome = "answer"
     else:
@@ -205,19 +205,6 @@ def _newest(confident: list[Choice], retrieval: Retrieval) -> Choice:
     one date, the most relevant (choices come most relevant first)."""
     dates = {c.article.id: (c.article.published or "")[:10] for c in retrieval.candidates}
     return max(confident, key=lambda c: dates.get(c.scored.sentence.article_id, ""))
-
-
-def _reports_differ(confident: list[Choice], retrieval: Retrieval) -> bool:
-    """Articles of different dates answer with different short answers ("more than 4,600"
-    on the 25th, "more than 4,800" on the 27th): the newer report is the answer, and the
-    older is quoted beside it with its date."""
-    dates = {c.article.id: (c.article.published or "")[:10] for c in retrieval.candidates}
-    answers = {
-        (dates.get(c.scored.sentence.article_id, ""), _answer_text(c).casefold())
-        for c in confident
-        if c.span is not None and dates.get(c.scored.sentence.article_id)
-    }
-    return len({day for day, _ in answers}) > 1 and len({text for _, text in answers}) > 1
 
 
 def _model_choices(question: str, shortlist: list[Scored], model: ReaderModel) -> list[Choice]:
