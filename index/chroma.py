@@ -4,6 +4,7 @@ clients, and how its errors are told apart (server down, disk full, damaged)."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,10 +97,18 @@ class ChromaTarget:
                     client.delete_collection(self.collection_name(model_slug, generation))
 
 
+# chromadb shares one "system" among the clients of a path and counts them, but its
+# create-then-count and count-then-stop steps are not one atomic step: a client opened in
+# one thread while another thread closed the last client of that path got a stopped system
+# ("'RustBindingsAPI' object has no attribute 'bindings'"). Every embedded open and close
+# in this process goes through this lock.
+_CLIENTS = threading.Lock()
+
+
 def close_client(client: Any) -> None:
     """Release a Chroma client's files and connections (chromadb counts the clients that
     share one database, and stops it with the last one); best effort."""
-    with contextlib.suppress(Exception):
+    with _CLIENTS, contextlib.suppress(Exception):
         client.close()
 
 
@@ -113,7 +122,8 @@ def _persistent_client(path: Path) -> Any:
     """A persistent Chroma client on `path`, with telemetry off (nothing leaves the host)."""
     import chromadb
 
-    return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
+    with _CLIENTS:
+        return chromadb.PersistentClient(path=str(path), settings=_chroma_settings())
 
 
 def _http_client(url: str, headers: tuple[tuple[str, str], ...]) -> Any:

@@ -117,3 +117,37 @@ def test_a_chroma_client_stopped_under_a_snapshot_is_reopened(sample_copy, embed
         assert snapshot.dense_search(vector, 2) == before
     finally:
         snapshot.close()
+
+
+def test_chroma_clients_opened_and_closed_in_threads_never_get_a_stopped_system(
+    tmp_path: Path,
+) -> None:
+    """The soak test's apologies, reproduced: chromadb counts the clients of one path, but
+    a client opened in one thread while another closed the last one got the stopped system
+    (73 of 450 calls failed here before the open/close lock). The bot's /reindex does this:
+    the build's audit closes its client while a question opens the snapshot's."""
+    import threading
+
+    from newsqa.index.chroma import _persistent_client, close_client
+
+    client = _persistent_client(tmp_path)
+    client.get_or_create_collection("race").add(ids=["a"], embeddings=[[0.1, 0.2]])
+    close_client(client)
+    errors: list[str] = []
+
+    def open_count_close() -> None:
+        for _ in range(150):
+            try:
+                other = _persistent_client(tmp_path)
+                assert other.get_collection("race").count() == 1
+                close_client(other)
+            except Exception as exc:  # the test reports them all at the end
+                errors.append(repr(exc))
+
+    threads = [threading.Thread(target=open_count_close) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == [], f"{len(errors)} calls failed, first: {errors[0]}"
