@@ -30,10 +30,19 @@ class Article:
     published: str | None = None
     source: str | None = None
     origin: str = ""  # where it was read from, for messages: "path" or "path:line"
+    # Set on an article known from an unchanged file (`FileRecord`): its text was not read.
+    known_hash: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def unread(self) -> bool:
+        """Known from an unchanged file only: id, hash and date, no text."""
+        return self.known_hash is not None
 
     @property
     def content_hash(self) -> str:
         """Hash of everything that ends up in the index for this article."""
+        if self.known_hash is not None:
+            return self.known_hash
         payload = json.dumps(
             [self.text, self.title, self.url, self.published, self.source], ensure_ascii=False
         )
@@ -56,6 +65,35 @@ class LoadResult:
     articles: list[Article] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     files: int = 0
+    # What each file gave, by its resolved path: the next build skips the unchanged ones.
+    records: dict[str, FileRecord] = field(default_factory=dict)
+    unread: int = 0  # files known unchanged, not read
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """What one file gave at a given size and modification time: each article's id, content
+    hash, date and origin, and the problems found. A file whose size and time are the same
+    next time gives the same again without being read (a no-op build must not read a year
+    of articles to find that nothing changed)."""
+
+    size: int
+    mtime_ns: int
+    articles: tuple[tuple[str, str, str | None, str], ...]
+    problems: tuple[tuple[str, str], ...]
+
+    def to_json(self) -> str:
+        return json.dumps([self.size, self.mtime_ns, self.articles, self.problems])
+
+    @classmethod
+    def from_json(cls, text: str) -> FileRecord:
+        size, mtime_ns, articles, problems = json.loads(text)
+        return cls(
+            size,
+            mtime_ns,
+            tuple((a[0], a[1], a[2], a[3]) for a in articles),
+            tuple((p[0], p[1]) for p in problems),
+        )
 
 
 class _Skip(Exception):
@@ -231,9 +269,16 @@ def iter_files(source: Path) -> Iterator[tuple[Path, str]]:
             yield path, path.relative_to(source).as_posix()
 
 
-def load_articles(sources: Iterable[Path], max_chars: int | None = None) -> LoadResult:
+def load_articles(
+    sources: Iterable[Path],
+    max_chars: int | None = None,
+    known: dict[str, FileRecord] | None = None,
+) -> LoadResult:
     """Read every article under `sources`; skipped inputs are listed in `problems`, among
-    them any article longer than `max_chars` characters."""
+    them any article longer than `max_chars` characters.
+
+    A file in `known` at the same size and modification time is not read: its articles come
+    back `unread` (id, content hash, date), its problems as they were."""
     result = LoadResult()
     seen: dict[str, str] = {}
     for source in sources:
@@ -242,12 +287,44 @@ def load_articles(sources: Iterable[Path], max_chars: int | None = None) -> Load
             continue
         for path, default_id in iter_files(source):
             result.files += 1
-            for item in _parse_one(path, default_id, max_chars):
+            key = str(path.resolve())
+            try:
+                stat = path.stat()
+            except OSError:
+                stat = None
+            record = (known or {}).get(key)
+            if stat is not None and record is not None and (
+                record.size,
+                record.mtime_ns,
+            ) == (stat.st_size, stat.st_mtime_ns):
+                result.unread += 1
+                items: Iterable[Article | Problem] = [
+                    Problem(where, reason) for where, reason in record.problems
+                ] + [
+                    Article(i, "", published=day, origin=origin, known_hash=digest)
+                    for i, digest, day, origin in record.articles
+                ]
+            else:
+                items = [
+                    Problem(item.origin, _too_long(len(item.text), max_chars))
+                    if isinstance(item, Article) and max_chars and len(item.text) > max_chars
+                    else item
+                    for item in _parse_one(path, default_id, max_chars)
+                ]
+            if stat is not None:  # what the file itself gave; duplicates depend on the others
+                result.records[key] = FileRecord(
+                    stat.st_size,
+                    stat.st_mtime_ns,
+                    tuple(
+                        (a.id, a.content_hash, a.published, a.origin)
+                        for a in items
+                        if isinstance(a, Article)
+                    ),
+                    tuple((p.where, p.reason) for p in items if isinstance(p, Problem)),
+                )
+            for item in items:
                 if isinstance(item, Problem):
                     result.problems.append(item)
-                elif max_chars and len(item.text) > max_chars:
-                    reason = _too_long(len(item.text), max_chars)
-                    result.problems.append(Problem(item.origin, reason))
                 elif item.id in seen:
                     result.problems.append(
                         Problem(item.origin, f"duplicate id {item.id!r} (first in {seen[item.id]})")

@@ -1,26 +1,36 @@
-"""Whether a generation's parts still agree before a build trusts it.
+"""Whether a generation's parts still agree before a build trusts it, at a cost that does
+not grow with the index.
 
 The document store is the record manager: it says which articles (at which content hash)
-gave which passages. The BM25 files and the Chroma collection must hold exactly those
-passages. They are written together and published in one step, so they fall out of step
-only through outside damage: a Chroma server whose data was reset, files restored from
-different backups, a collection edited by hand. `newsqa index` audits the current
-generation before building on it and rebuilds it in full from the articles when the parts
-disagree; readers check the cheap part of this (the counts) when they open it.
+gave which passages, which vector segment holds each passage's vector, and, in its build
+record, how many vectors each segment and how many passages the lexical index must hold.
+Every update writes those counts in the transaction that makes it current, so the parts
+fall out of step only through outside damage: a Chroma server whose data was reset, files
+restored from different backups, a collection edited by hand. `newsqa index` compares the
+counts before building on a generation and rebuilds it in full from the articles when they
+disagree; readers check the same counts when they open it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from newsqa.index.chroma import ChromaTarget
 from newsqa.index.docstore import DocStore
 from newsqa.index.errors import DiskFullError, IndexCorruptError, disk_full
-from newsqa.index.generations import BM25, DOCSTORE
+from newsqa.index.generations import DOCSTORE, LEXICAL
 from newsqa.index.lexical import Lexical
+from newsqa.index.segments import opened
 
-PAGE = 5000
+
+def expected_counts(meta: dict[str, str]) -> dict[str, int]:
+    """What each part must hold, from a generation's build record: passages (the lexical
+    index) and the vectors of each named segment."""
+    out = {"passages": int(meta.get("passages", "0"))}
+    for key, count in (("vectors_base", "base_count"), ("vectors_delta", "delta_count")):
+        if meta.get(key):
+            out[meta[key]] = int(meta.get(count, "0"))
+    return out
 
 
 def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None:
@@ -32,43 +42,39 @@ def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None
     """
     try:
         with DocStore(generation / DOCSTORE, readonly=True) as store:
-            ids, orphans = store.passage_ids(), store.orphans()
+            meta = store.get_meta()
+            pending = bool(store.lexical_pending())
+            counted = store.counts()  # SQLite counts from its b-trees: milliseconds at 1M rows
     except Exception as exc:
         return f"document store: {exc}"
-    if orphans:
-        return f"the document store has {orphans} passages or articles without their pair"
-    try:
-        lexical = set(Lexical.stored_ids(generation / BM25))
-    except Exception as exc:
-        return f"BM25 files: {exc}"
-    if lexical != ids:
-        return f"BM25 holds {len(lexical)} passages, the document store {len(ids)}"
-    name = target.collection_name(model_slug, generation)
-    try:
-        with target.connected(generation) as client:
-            stored = _all_ids(client.get_collection(name))
-    except Exception as exc:
-        problem = target.problem(exc, generation.parent, name)
-        if isinstance(problem, IndexCorruptError):  # rebuilding from the articles repairs it
-            return problem.what
-        if isinstance(problem, DiskFullError) and target.url is None:
-            raise disk_full(generation.parent) from exc  # Chroma writes even to open
-        raise problem from exc  # the server is down: say so, do not rebuild
-    if stored != ids:
+    if not meta.get("vectors_base"):
+        return "the document store names no vector segment"
+    recorded = tuple(int(meta.get(k, "-1")) for k in ("articles", "passages", "sentences"))
+    if counted != recorded:
         return (
-            f"Chroma holds {len(stored)} passages, the document store {len(ids)}: "
-            f"{len(ids - stored)} missing from Chroma, {len(stored - ids)} unknown to the "
-            "document store"
+            f"the document store holds {counted[0]} articles, {counted[1]} passages and "
+            f"{counted[2]} sentences; its build record says {recorded[0]}, {recorded[1]} "
+            f"and {recorded[2]}"
         )
+    expected = expected_counts(meta)
+    passages = expected.pop("passages")
+    try:
+        lexical = Lexical.open(generation / LEXICAL).count
+    except Exception as exc:
+        return f"lexical index: {exc}"
+    if not pending and lexical != passages:
+        return f"the lexical index holds {lexical} passages, the document store {passages}"
+    for name, count in expected.items():
+        try:
+            with opened(target, generation, name, model_slug) as collection:
+                stored = int(collection.count())
+        except Exception as exc:
+            problem = target.problem(exc, generation.parent, name)
+            if isinstance(problem, IndexCorruptError):  # rebuilding from the articles repairs it
+                return problem.what
+            if isinstance(problem, DiskFullError) and target.url is None:
+                raise disk_full(generation.parent) from exc  # Chroma writes even to open
+            raise problem from exc  # the server is down: say so, do not rebuild
+        if stored != count:
+            return f"Chroma segment {name} holds {stored} vectors, the document store {count}"
     return None
-
-
-def _all_ids(collection: Any) -> set[str]:
-    ids: set[str] = set()
-    offset = 0
-    while True:
-        page = collection.get(include=[], limit=PAGE, offset=offset)["ids"]
-        ids.update(page)
-        if len(page) < PAGE:
-            return ids
-        offset += PAGE

@@ -1,10 +1,24 @@
-"""The incremental build: load → diff by content hash → chunk → embed → store → switch.
+"""The incremental build: load → diff by content hash → chunk → embed → store.
 
 Articles are compared with the current generation by content hash: unchanged ones are
-carried over with their vectors, changed ones re-embedded, removed ones deleted. When
-nothing changed, nothing is written and no model is loaded. Otherwise the new
-generation starts as a copy of the current one, takes the changes, gets a fresh BM25
-index, and becomes current in one atomic step (see `index.generations`).
+left where they are, changed ones re-embedded, removed ones deleted. When nothing changed,
+nothing is written and no model is loaded.
+
+An update changes the current generation in place and costs what changed:
+
+1. the new passages are chunked and embedded, and written into a new vector segment (a
+   copy of the small delta, or, now and then, a compacted base: see `index.segments`);
+2. one document-store transaction deletes the old articles' rows, adds the new ones with
+   their stored lexical terms, names the new segment and lists the changed articles for
+   the lexical index. Its commit is the switch: before it, readers see the old state, after
+   it the new one;
+3. the lexical index (tantivy, in place) drops and re-adds the listed articles' passages
+   and the list is cleared; an update interrupted here is finished by the next run, and
+   until then searches skip what the document store no longer holds.
+
+A killed or failed update leaves at most an unnamed segment folder, removed by the next
+run. A full build (`--full`, a new model or chunking, a damaged index) writes a whole new
+generation and switches `CURRENT` to it (see `index.generations`).
 """
 
 from __future__ import annotations
@@ -16,13 +30,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from newsqa.index.articles import Article, LoadResult, Problem, load_articles
+from newsqa.index.articles import Article, FileRecord, LoadResult, Problem, load_articles
 from newsqa.index.audit import audit
 from newsqa.index.chroma import ChromaTarget, close_client
 from newsqa.index.chunking import Passage, chunk_article
-from newsqa.index.docstore import DocStore
+from newsqa.index.docstore import BASE, DELTA, DocStore
 from newsqa.index.embedding import Embedder, collection_slug
 from newsqa.index.errors import (
     IndexCorruptError,
@@ -31,13 +45,22 @@ from newsqa.index.errors import (
     disk_full,
     is_disk_full,
 )
-from newsqa.index.generations import BM25, DOCSTORE, IndexDir
-from newsqa.index.lexical import TERMS_VERSION, Lexical, terms
+from newsqa.index.generations import DOCSTORE, LEXICAL, IndexDir
+from newsqa.index.lexical import TERMS_VERSION, LexicalWriter, terms
+from newsqa.index.segments import (
+    SegmentWriter,
+    copy_records,
+    discard,
+    opened,
+    retire,
+    segment_name,
+    should_compact,
+)
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FORMAT = "1"
+FORMAT = "2"  # 2: the document store and lexical index updated in place, vector segments
 EMBED_GROUP = 256  # passages per progress step and per Chroma write
 
 
@@ -86,6 +109,35 @@ def retained(
     return kept
 
 
+def _retained_or_none(
+    loaded: LoadResult, settings: Settings, summary: BuildSummary, where: list[Path]
+) -> list[Article]:
+    """The loaded articles inside NEWSQA_KEEP_DAYS; raises when none is left."""
+    articles = loaded.articles
+    if settings.keep_days is not None:
+        articles = retained(loaded.articles, settings.keep_days)
+        summary.retired = len(loaded.articles) - len(articles)
+    if not articles:
+        places = ", ".join(str(s) for s in where)
+        retired = f" ({summary.retired} older than NEWSQA_KEEP_DAYS)" if summary.retired else ""
+        raise NoArticlesError(f"no valid articles found in {places}{retired}")
+    return articles
+
+
+def _known_files(index_dir: IndexDir, settings: Settings) -> dict[str, FileRecord]:
+    """What the current generation recorded of each source file ({} when it cannot say)."""
+    try:
+        current = index_dir.current()
+        if current is None:
+            return {}
+        with DocStore(current / DOCSTORE, readonly=True) as store:
+            if store.get_meta().get("files_max_chars") != str(settings.max_article_chars):
+                return {}
+            return store.known_files()
+    except Exception:  # an unreadable record only means reading every file
+        return {}
+
+
 def build_meta(settings: Settings, embedder: Embedder) -> dict[str, str]:
     """What must match for a generation to be updated incrementally."""
     target = ChromaTarget.from_settings(settings)
@@ -96,23 +148,37 @@ def build_meta(settings: Settings, embedder: Embedder) -> dict[str, str]:
         "model_slug": collection_slug(embedder.name),
         "chunk_max_tokens": str(settings.chunk_max_tokens),
         "chunk_overlap_sentences": str(settings.chunk_overlap_sentences),
+        "terms_version": TERMS_VERSION,
     }
 
 
 def _reusable(
     current: Path | None, wanted: dict[str, str], target: ChromaTarget
 ) -> tuple[dict[str, str], str | None]:
-    """Hashes of the current generation if it can be updated in place, else a reason."""
+    """Hashes of the current generation if it can be updated in place, else a reason.
+
+    An update interrupted after its switch is finished first (the lexical index brought up
+    to date with the document store); then the parts are audited, at a cost that does not
+    grow with the index (`index.audit`)."""
     if current is None:
         return {}, None
     try:
         with DocStore(current / DOCSTORE, readonly=True) as store:
-            meta, hashes = store.get_meta(), store.hashes()
+            meta, hashes, pending = store.get_meta(), store.hashes(), store.lexical_pending()
     except Exception as exc:  # a damaged generation is rebuilt, never trusted
         return {}, f"the current index is unreadable ({exc}); rebuilding it in full"
     changed = [key for key, value in wanted.items() if meta.get(key) != value]
     if changed:
         return {}, f"{', '.join(changed)} changed since the last build; rebuilding in full"
+    if pending:
+        log.info("finishing an interrupted update (%d articles)", len(pending))
+        try:
+            with DocStore(current / DOCSTORE) as store:
+                _sync_lexical(current, store)
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise
+            return {}, f"the lexical index cannot be brought up to date ({exc}); rebuilding"
     problem = audit(current, target, wanted["model_slug"])
     if problem:
         return {}, f"the current index is out of step ({problem}); rebuilding it in full"
@@ -128,22 +194,15 @@ def build_index(
 ) -> BuildSummary:
     """Build or update the index in `settings.index_dir` from `sources`."""
     started = time.perf_counter()
-    loaded: LoadResult = load_articles(
-        sources or [settings.articles_dir], max_chars=settings.max_article_chars
-    )
-    summary = BuildSummary(problems=loaded.problems, full=full)
-    if settings.keep_days is not None:
-        kept = retained(loaded.articles, settings.keep_days)
-        summary.retired = len(loaded.articles) - len(kept)
-        loaded.articles = kept
-    if not loaded.articles:
-        where = ", ".join(str(s) for s in (sources or [settings.articles_dir]))
-        retired = f" ({summary.retired} older than NEWSQA_KEEP_DAYS)" if summary.retired else ""
-        raise NoArticlesError(f"no valid articles found in {where}{retired}")
-    embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
-    wanted = build_meta(settings, embedder)
+    where = list(sources or [settings.articles_dir])
     index_dir = IndexDir(settings.index_dir)
     with index_dir.build_lock():
+        known = {} if full else _known_files(index_dir, settings)
+        loaded = load_articles(where, max_chars=settings.max_article_chars, known=known)
+        summary = BuildSummary(problems=loaded.problems, full=full)
+        articles = _retained_or_none(loaded, settings, summary, where)
+        embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
+        wanted = build_meta(settings, embedder)
         try:
             current = None if full else index_dir.current()
         except IndexCorruptError as exc:
@@ -155,8 +214,14 @@ def build_index(
             log.warning("%s", reason)
             current = None
             summary.full = True
-        new = {a.id: a for a in loaded.articles}
-        to_embed = [a for a in loaded.articles if old_hashes.get(a.id) != a.content_hash]
+        if any(old_hashes.get(a.id) != a.content_hash for a in articles if a.unread):
+            # Articles to embed whose unchanged files were not read (a full rebuild, or
+            # retention lifted): read everything.
+            loaded = load_articles(where, max_chars=settings.max_article_chars)
+            summary.problems = loaded.problems
+            articles = _retained_or_none(loaded, settings, summary, where)
+        new = {a.id: a for a in articles}
+        to_embed = [a for a in articles if old_hashes.get(a.id) != a.content_hash]
         summary.added = sum(1 for a in to_embed if a.id not in old_hashes)
         summary.updated = len(to_embed) - summary.added
         deleted = [i for i in old_hashes if i not in new]
@@ -164,50 +229,180 @@ def build_index(
         summary.unchanged = len(new) - len(to_embed)
         if current is not None and not summary.changed:
             with DocStore(current / DOCSTORE, readonly=True) as store:
-                summary.passages = store.counts()[1]
+                summary.passages = int(store.get_meta().get("passages", "0"))
+            if loaded.records != known:  # files touched, not changed: remember them
+                with DocStore(current / DOCSTORE) as store:
+                    store.save_files(loaded.records, known)
+                    store.commit()
             summary.generation = current.name
             summary.seconds = time.perf_counter() - started
             return summary
-        generation = index_dir.new_generation()
-        try:
-            if current is not None:
-                shutil.copytree(current, generation, dirs_exist_ok=True)
-            _write_generation(
-                generation,
-                current,
-                target,
-                settings,
-                embedder,
-                wanted,
-                to_embed,
-                [a.id for a in to_embed if a.id in old_hashes] + deleted,
-                summary,
-                progress,
-            )
-            index_dir.publish(generation)
-        except BaseException as exc:
-            if _published(index_dir, generation):  # interrupted after the switch: done
-                raise
-            full_disk = is_disk_full(exc, local_only=target.url is not None) or (
-                target.url is None
-                and isinstance(exc, Exception)
-                and not isinstance(exc, IndexProblem)
-                and _nearly_full(generation)
-            )
-            shutil.rmtree(generation, ignore_errors=True)
-            target.drop(wanted["model_slug"], [generation])
-            if full_disk:
-                raise disk_full(settings.index_dir) from exc
-            if target.url and not isinstance(exc, IndexProblem | OSError | KeyboardInterrupt):
-                try:  # the server went away mid-build: say so in one line
-                    close_client(target.client(generation))
-                except StoreUnavailableError as down:
-                    raise down from exc
-            raise
-        target.drop(wanted["model_slug"], index_dir.prune())
-        summary.generation = generation.name
+        work = _Work(settings, embedder, wanted, to_embed, progress)
+        work.files = (loaded.records, known if current is not None else {})
+        if current is not None:
+            removed = [a.id for a in to_embed if a.id in old_hashes] + deleted
+            _update(index_dir, current, target, work, removed, summary)
+        else:
+            _build_generation(index_dir, target, work, summary)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+@dataclass
+class _Work:
+    """What a build adds: the articles to embed, and how."""
+
+    settings: Settings
+    embedder: Embedder
+    meta: dict[str, str]
+    articles: list[Article]
+    progress: Progress | None
+    # Filled by `_embed_into`: each article with its passages and their sentence vectors.
+    chunked: list[tuple[Article, list[Passage], list[list]]] = field(default_factory=list)
+    # What each source file gave now, and what the index recorded before (see `FileRecord`).
+    files: tuple[dict[str, FileRecord], dict[str, FileRecord]] = ({}, {})
+
+    @property
+    def slug(self) -> str:
+        return self.meta["model_slug"]
+
+
+def _build_generation(
+    index_dir: IndexDir, target: ChromaTarget, work: _Work, summary: BuildSummary
+) -> None:
+    """A whole new generation from `work.articles`, made current in one atomic step."""
+    generation = index_dir.new_generation()
+    base = segment_name("base", 1)
+    try:
+        store = DocStore(generation / DOCSTORE)
+        try:
+            segment = SegmentWriter(target, generation, base, work.slug)
+            try:
+                summary.embedded = _embed_into(work, work.articles, segment, store, BASE)
+                base_count = segment.count()
+            finally:
+                segment.close()
+            _finish_transaction(store, work, summary, base, "", base_count, 0, 1)
+            store.mark_lexical_pending(a.id for a in work.articles)
+            store.commit()
+            _sync_lexical(generation, store, create=True)
+        finally:
+            store.close()
+        index_dir.publish(generation)
+    except BaseException as exc:
+        if _published(index_dir, generation):  # interrupted after the switch: done
+            raise
+        shutil.rmtree(generation, ignore_errors=True)
+        target.drop_generations(work.slug, [generation])
+        _raise_clearly(exc, index_dir.root, generation, target)
+        raise
+    target.drop_generations(work.slug, index_dir.prune())
+    summary.generation = generation.name
+
+
+def _update(
+    index_dir: IndexDir,
+    generation: Path,
+    target: ChromaTarget,
+    work: _Work,
+    removed: list[str],
+    summary: BuildSummary,
+) -> None:
+    """Change `generation` in place: a new vector segment, one document-store transaction
+    (the switch), then the lexical index."""
+    store = DocStore(generation / DOCSTORE)
+    written: SegmentWriter | None = None
+    switched = False
+    try:
+        meta = store.get_meta()
+        version = int(meta.get("version", "1")) + 1
+        base, delta = meta["vectors_base"], meta.get("vectors_delta", "")
+        base_count = int(meta.get("base_count", "0"))
+        gone = store.passages_of(removed)
+        gone_ids = [pid for pids in gone.values() for pid in pids]
+        by_segment = store.segment_counts()
+        gone_by_segment = store.segments_of(gone_ids)
+        live_base = by_segment.get(BASE, 0) - gone_by_segment.get(BASE, 0)
+        live_delta = by_segment.get(DELTA, 0) - gone_by_segment.get(DELTA, 0)
+        compact = should_compact(
+            live_base + live_delta, live_delta, base_count - live_base
+        )
+        if compact:  # a new base from every live vector; the delta starts empty
+            name, kind = segment_name("base", version), BASE
+            written = SegmentWriter(target, generation, name, work.slug)
+            _copy_live(target, generation, work.slug, store, base, delta, set(gone_ids), written)
+        else:  # the old delta, less what goes, plus what comes
+            name, kind = segment_name("delta", version), DELTA
+            written = SegmentWriter(target, generation, name, work.slug, source=delta or None)
+            written.delete(gone_ids)
+        summary.embedded = _embed_into(work, work.articles, written, None, kind)
+        count = written.count()
+        written.close()
+        # The switch: one transaction.
+        store.delete_articles(removed)
+        _store_articles(work, store, kind)
+        if compact:
+            store.set_all_segments(BASE)
+            new_base, new_delta, counts = name, "", (count, 0)
+        else:
+            new_base, new_delta, counts = base, name, (base_count, count)
+        store.mark_lexical_pending([*removed, *(a.id for a in work.articles)])
+        _finish_transaction(store, work, summary, new_base, new_delta, *counts, version)
+        store.set_meta({"previous_segments": ",".join(n for n in (base, delta) if n)})
+        store.commit()
+        switched = True
+        index_dir.touch()
+        _sync_lexical(generation, store)
+    except BaseException as exc:
+        if written is not None:
+            written.close()
+        if not switched:
+            store.db.rollback()
+            if written is not None:
+                discard(target, work.slug, [written.path])
+        store.close()
+        _raise_clearly(exc, index_dir.root, generation, target)
+        raise
+    store.close()
+    keep = {new_base, new_delta, base, delta} - {""}
+    retire(target, generation, work.slug, sorted(keep))
+    summary.generation = generation.name
+
+
+def _copy_live(
+    target: ChromaTarget,
+    generation: Path,
+    slug: str,
+    store: DocStore,
+    base: str,
+    delta: str,
+    gone: set[str],
+    into: SegmentWriter,
+) -> None:
+    """Copy every live vector (base ones not replaced, delta ones) into a new base."""
+    for name, kind in ((base, BASE), (delta, DELTA)):
+        if not name:
+            continue
+        keep = store.ids_in_segment(kind) - gone
+        with opened(target, generation, name, slug) as collection:
+            copy_records(collection, into.collection, keep)
+
+
+def _raise_clearly(exc: BaseException, root: Path, where: Path, target: ChromaTarget) -> None:
+    """Turn a full disk or a vanished server into their one-line errors."""
+    full_disk = is_disk_full(exc, local_only=target.url is not None) or (
+        target.url is None
+        and isinstance(exc, Exception)
+        and not isinstance(exc, IndexProblem)
+        and _nearly_full(root)
+    )
+    if full_disk:
+        raise disk_full(root) from exc
+    if target.url and not isinstance(exc, IndexProblem | OSError | KeyboardInterrupt):
+        try:  # the server went away mid-build: say so in one line
+            close_client(target.client(where))
+        except StoreUnavailableError as down:
+            raise down from exc
 
 
 def _published(index_dir: IndexDir, generation: Path) -> bool:
@@ -226,96 +421,100 @@ def _nearly_full(path: Path, floor: int = 1 << 20) -> bool:
         return False
 
 
-def _write_generation(
-    generation: Path,
-    previous: Path | None,
-    target: ChromaTarget,
-    settings: Settings,
-    embedder: Embedder,
-    meta: dict[str, str],
-    to_embed: list[Article],
-    to_remove: list[str],
+def _embed_into(
+    work: _Work,
+    articles: list[Article],
+    segment: SegmentWriter,
+    store: DocStore | None,
+    kind: str,
+) -> int:
+    """Chunk and embed `articles` into `segment`; with `store`, also add their rows there
+    as they are embedded (a full build), else keep them for `_store_articles`."""
+    pieces: list[tuple[Article, Passage]] = []
+    by_article: dict[str, list[Passage]] = {}
+    embedder, settings = work.embedder, work.settings
+    for article in articles:
+        # The title is embedded with each passage: leave it room in the model's window.
+        title_tokens = embedder.count_tokens([_title_prefix(article)])[0]
+        budget = min(settings.chunk_max_tokens, embedder.max_tokens - 2 - title_tokens)
+        passages = chunk_article(
+            article.id,
+            article.text,
+            embedder.count_tokens,
+            max(8, budget),
+            settings.chunk_overlap_sentences,
+        )
+        by_article[article.id] = passages
+        pieces += [(article, p) for p in passages]
+    if work.progress:
+        work.progress.start(len(pieces))
+    vectors: dict[str, list] = {}
+    for at in range(0, len(pieces), EMBED_GROUP):
+        group = pieces[at : at + EMBED_GROUP]
+        _embed_group(group, embedder, segment, vectors)
+        if work.progress:
+            work.progress.advance(len(group))
+    work.chunked = [
+        (a, by_article[a.id], [vectors[p.id] for p in by_article[a.id]]) for a in articles
+    ]
+    if store is not None:
+        _store_articles(work, store, kind)
+    return len(pieces)
+
+
+def _store_articles(work: _Work, store: DocStore, kind: str) -> None:
+    """Add the embedded articles' rows (texts, passages, sentence vectors, lexical terms)."""
+    for article, passages, vectors in work.chunked:
+        store.add_article(article, passages, vectors, kind)
+    store.passage_terms([a.id for a, _, _ in work.chunked], terms)
+
+
+def _finish_transaction(
+    store: DocStore,
+    work: _Work,
     summary: BuildSummary,
-    progress: Progress | None,
+    base: str,
+    delta: str,
+    base_count: int,
+    delta_count: int,
+    version: int,
 ) -> None:
-    store = DocStore(generation / DOCSTORE)
-    client = target.client(generation)
-    try:
-        collection = client.get_or_create_collection(
-            target.collection_name(meta["model_slug"], generation),
-            configuration={"hnsw": {"space": "cosine"}},
-        )
-        removed = store.delete_articles(to_remove)
-        if target.url and previous is not None:
-            # A server generation starts empty: carry the unchanged vectors over.
-            old = client.get_collection(target.collection_name(meta["model_slug"], previous))
-            _copy_vectors(old, collection, skip=set(removed))
-        elif removed:
-            collection.delete(ids=removed)
-        work: list[tuple[Article, Passage]] = []
-        by_article: dict[str, list[Passage]] = {}
-        for article in to_embed:
-            # The title is embedded with each passage: leave it room in the model's window.
-            title_tokens = embedder.count_tokens([_title_prefix(article)])[0]
-            budget = min(settings.chunk_max_tokens, embedder.max_tokens - 2 - title_tokens)
-            passages = chunk_article(
-                article.id,
-                article.text,
-                embedder.count_tokens,
-                max(8, budget),
-                settings.chunk_overlap_sentences,
-            )
-            by_article[article.id] = passages
-            work += [(article, p) for p in passages]
-        if progress:
-            progress.start(len(work))
-        vectors: dict[str, list] = {}
-        for at in range(0, len(work), EMBED_GROUP):
-            group = work[at : at + EMBED_GROUP]
-            _embed_group(group, embedder, collection, vectors)
-            if progress:
-                progress.advance(len(group))
-        for article in to_embed:
-            passages = by_article[article.id]
-            store.add_article(article, passages, [vectors[p.id] for p in passages])
-        summary.embedded = len(work)
-        ids, corpus_terms = store.passage_terms(terms, TERMS_VERSION)
-        Lexical.from_terms(ids, corpus_terms).save(generation / BM25)
-        articles, passages, sentences = store.counts()
-        summary.passages = passages
-        store.set_meta(
-            {
-                **meta,
-                "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "articles": str(articles),
-                "passages": str(passages),
-                "sentences": str(sentences),
-            }
-        )
-        store.commit()
-    finally:
-        store.close()
-        close_client(client)
+    """The build record: what was built with, the segments and the counts readers check;
+    and what each source file gave, for the next build."""
+    store.save_files(*work.files)
+    articles, passages, sentences = store.counts()
+    summary.passages = passages
+    store.set_meta(
+        {
+            **work.meta,
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "articles": str(articles),
+            "passages": str(passages),
+            "sentences": str(sentences),
+            "vectors_base": base,
+            "vectors_delta": delta,
+            "base_count": str(base_count),
+            "delta_count": str(delta_count),
+            "version": str(version),
+            "files_max_chars": str(work.settings.max_article_chars),
+        }
+    )
 
 
-def _copy_vectors(source: Any, target: Any, skip: set[str], page: int = 1000) -> None:
-    """Copy records (vectors, documents, metadata) between collections, without `skip`."""
-    offset = 0
-    while True:
-        batch = source.get(
-            limit=page, offset=offset, include=["embeddings", "documents", "metadatas"]
-        )
-        if not batch["ids"]:
-            return
-        keep = [i for i, pid in enumerate(batch["ids"]) if pid not in skip]
-        if keep:
-            target.add(
-                ids=[batch["ids"][i] for i in keep],
-                embeddings=[batch["embeddings"][i] for i in keep],
-                documents=[batch["documents"][i] for i in keep],
-                metadatas=[batch["metadatas"][i] for i in keep],
-            )
-        offset += page
+def _sync_lexical(generation: Path, store: DocStore, create: bool = False) -> None:
+    """Bring the lexical index up to date with the document store for the articles listed
+    as pending, then clear the list (idempotent: an interrupted run is simply repeated)."""
+    pending = store.lexical_pending()
+    if not pending:
+        return
+    writer = LexicalWriter(generation / LEXICAL, create=create)
+    if not create:
+        writer.delete_articles(pending)
+    for passage_id, article_id, passage_terms in store.passage_terms(pending, terms):
+        writer.add(passage_id, article_id, passage_terms)
+    writer.commit()
+    store.clear_lexical_pending(pending)
+    store.commit()
 
 
 def _title_prefix(article: Article) -> str:
@@ -323,7 +522,7 @@ def _title_prefix(article: Article) -> str:
 
 
 def _embed_group(
-    group: list[tuple[Article, Passage]], embedder: Embedder, collection: object, out: dict
+    group: list[tuple[Article, Passage]], embedder: Embedder, segment: SegmentWriter, out: dict
 ) -> None:
     texts, spans = [], []
     for article, passage in group:
@@ -343,11 +542,11 @@ def _embed_group(
             "published": article.published,
         }
         metadatas.append({k: v for k, v in meta.items() if v is not None})
-    collection.add(  # type: ignore[attr-defined]
-        ids=[p.id for _, p in group],
-        embeddings=[e.vector for e in encoded],
-        documents=[a.text[p.start : p.end] for a, p in group],
-        metadatas=metadatas,
+    segment.add(
+        [p.id for _, p in group],
+        [e.vector for e in encoded],
+        [a.text[p.start : p.end] for a, p in group],
+        metadatas,
     )
     for (_, passage), enc in zip(group, encoded, strict=True):
         out[passage.id] = list(enc.sentence_vectors)

@@ -19,16 +19,19 @@ from newsqa.index.errors import (
     out_of_step,
     too_full_to_read,
 )
-from newsqa.index.generations import CHROMA_DIR
 
 
 @dataclass(frozen=True)
 class ChromaTarget:
-    """Where vectors live: embedded Chroma in each generation folder, or a Chroma server.
+    """Where vectors live: embedded Chroma databases in the generation folder, or a Chroma
+    server.
 
-    With a server, each generation is its own collection (`newsqa-<model>-<generation>`)
-    and the index folder (on storage every reader can read) keeps the article texts,
-    sentence vectors, BM25 files and the CURRENT pointer; see the README ("Deploy").
+    A generation's vectors are in segments (see `index.segments`): a base, written whole and
+    never changed after, and a small delta with every update since. Embedded, each segment
+    is its own database folder (`<generation>/vectors/<segment>`); with a server, each is a
+    collection (`newsqa-<model>-<generation>-<segment>`), and the index folder (on storage
+    every reader can read) keeps the article texts, sentence vectors, the lexical index and
+    the CURRENT pointer; see the README ("Deploy").
     """
 
     url: str | None = None
@@ -43,22 +46,24 @@ class ChromaTarget:
     def kind(self) -> str:
         return "server" if self.url else "embedded"
 
-    def collection_name(self, model_slug: str, generation: Path) -> str:
-        """Named after the model, so that vectors of two models can never mix."""
+    def collection_name(self, model_slug: str, segment: Path) -> str:
+        """Named after the model, so that vectors of two models can never mix; on a server
+        also after the generation and the segment (`segment` is `<generation>/vectors/<name>`)."""
         base = f"newsqa-{model_slug}"
-        return f"{base}-{generation.name}" if self.url else base
+        return f"{base}-{segment.parent.parent.name}-{segment.name}" if self.url else base
 
-    def client(self, generation: Path) -> Any:
-        """A client for `generation`; whoever opens one closes it (`close_client`)."""
+    def client(self, segment: Path) -> Any:
+        """A client for the vector segment at `segment`; whoever opens one closes it
+        (`close_client`)."""
         if self.url is None:
-            return _persistent_client(generation / CHROMA_DIR)
+            return _persistent_client(segment)
         return _http_client(self.url, self.headers)
 
     @contextlib.contextmanager
-    def connected(self, generation: Path) -> Iterator[Any]:
+    def connected(self, segment: Path) -> Iterator[Any]:
         """A client for the length of a `with` block: a long-running process that builds
-        every few minutes must not keep every generation's database open."""
-        client = self.client(generation)
+        every few minutes must not keep every segment's database open."""
+        client = self.client(segment)
         try:
             yield client
         finally:
@@ -87,14 +92,27 @@ class ChromaTarget:
             return too_full_to_read(location)
         return damaged(location, f"Chroma: {exc}")
 
-    def drop(self, model_slug: str, generations: list[Path]) -> None:
+    def drop(self, model_slug: str, segments: list[Path]) -> None:
+        """Delete the server collections of removed segments (best effort)."""
+        if self.url is None or not segments:
+            return
+        with contextlib.suppress(Exception), self.connected(segments[0]) as client:
+            for segment in segments:
+                with contextlib.suppress(Exception):
+                    client.delete_collection(self.collection_name(model_slug, segment))
+
+
+    def drop_generations(self, model_slug: str, generations: list[Path]) -> None:
         """Delete the server collections of removed generations (best effort)."""
         if self.url is None or not generations:
             return
+        prefixes = tuple(f"newsqa-{model_slug}-{g.name}-" for g in generations)
         with contextlib.suppress(Exception), self.connected(generations[0]) as client:
-            for generation in generations:
-                with contextlib.suppress(Exception):
-                    client.delete_collection(self.collection_name(model_slug, generation))
+            for item in client.list_collections():
+                name = getattr(item, "name", item)
+                if isinstance(name, str) and name.startswith(prefixes):
+                    with contextlib.suppress(Exception):
+                        client.delete_collection(name)
 
 
 # chromadb shares one "system" among the clients of a path and counts them, but its

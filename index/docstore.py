@@ -6,6 +6,7 @@ Citations are checked against the texts kept here: `text[start:end]` is the quot
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from newsqa.index.articles import Article
+from newsqa.index.articles import Article, FileRecord
 from newsqa.index.chunking import Passage
 
 SCHEMA = """
@@ -23,7 +24,7 @@ CREATE TABLE IF NOT EXISTS articles (
   source TEXT, origin TEXT, hash TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS passages (
   id TEXT PRIMARY KEY, article_id TEXT NOT NULL, seq INTEGER NOT NULL,
-  start INTEGER NOT NULL, "end" INTEGER NOT NULL);
+  start INTEGER NOT NULL, "end" INTEGER NOT NULL, segment TEXT NOT NULL DEFAULT 'b');
 CREATE INDEX IF NOT EXISTS passages_article ON passages(article_id);
 CREATE TABLE IF NOT EXISTS sentences (
   passage_id TEXT NOT NULL, article_id TEXT NOT NULL, start INTEGER NOT NULL,
@@ -31,7 +32,13 @@ CREATE TABLE IF NOT EXISTS sentences (
 CREATE INDEX IF NOT EXISTS sentences_passage ON sentences(passage_id);
 CREATE INDEX IF NOT EXISTS sentences_article ON sentences(article_id);
 CREATE TABLE IF NOT EXISTS passage_terms (passage_id TEXT PRIMARY KEY, terms TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lexical_pending (article_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, record TEXT NOT NULL);
 """
+
+# Which vector segment holds a passage's current vector: the base (written by a full build
+# or a compaction, never changed after) or the delta (every update since).
+BASE, DELTA = "b", "d"
 
 
 @dataclass(frozen=True)
@@ -62,16 +69,38 @@ class SentenceRecord:
     vector: np.ndarray
 
 
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection. A reader of a write-ahead-logged database needs its shared
+    memory file; on a disk too full to create it, the file is read as it stands (nothing can
+    be committed to it then anyway), so the index still answers."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+        try:
+            room = shutil.disk_usage(path.parent).free
+        except OSError:
+            room = 0
+        if not path.is_file() or room >= 1 << 20:
+            raise
+    return sqlite3.connect(f"file:{path}?immutable=1", uri=True, check_same_thread=False)
+
+
 class DocStore:
     """One generation's SQLite document store."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
         if readonly:
-            uri = f"file:{path}?mode=ro"
-            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self.db = _open_readonly(path)
         else:
             self.db = sqlite3.connect(path, check_same_thread=False)
+            # Write-ahead logging: an update is one transaction written beside the pages
+            # readers use, so a reader (a snapshot holding one read transaction for its
+            # life) keeps the state it opened, and never waits for the writer.
+            self.db.execute("PRAGMA journal_mode = WAL")
             self.db.executescript(SCHEMA)
         self.db.execute(f"PRAGMA query_only = {int(readonly)}")
 
@@ -119,7 +148,11 @@ class DocStore:
         return removed
 
     def add_article(
-        self, article: Article, passages: Sequence[Passage], sentence_vectors: Sequence[np.ndarray]
+        self,
+        article: Article,
+        passages: Sequence[Passage],
+        sentence_vectors: Sequence[np.ndarray],
+        segment: str = BASE,
     ) -> None:
         self.db.execute(
             "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -135,8 +168,8 @@ class DocStore:
             ),
         )
         self.db.executemany(
-            "INSERT INTO passages VALUES (?, ?, ?, ?, ?)",
-            [(p.id, p.article_id, p.seq, p.start, p.end) for p in passages],
+            "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?)",
+            [(p.id, p.article_id, p.seq, p.start, p.end, segment) for p in passages],
         )
         rows = []
         for passage, vectors in zip(passages, sentence_vectors, strict=True):
@@ -191,36 +224,105 @@ class DocStore:
         return int(row[0]) + int(row[1])
 
     def passage_terms(
-        self, tokenize: Callable[[str], list[str]], version: str
-    ) -> tuple[list[str], list[list[str]]]:
-        """(passage ids, their lexical terms) in passage order, for the lexical index.
+        self, article_ids: Sequence[str], tokenize: Callable[[str], list[str]]
+    ) -> list[tuple[str, str, list[str]]]:
+        """(passage id, article id, lexical terms) of every passage of `article_ids`.
 
-        The terms of each passage (with its article title) are stored beside it once, so an
-        update tokenizes only the passages it adds: re-tokenizing every stored passage made
-        adding one article cost 6 s at 11k passages. They are dropped and made again when
-        the tokenizer's `version` changes."""
-        if self.get_meta().get("terms_version") != version:
-            self.db.execute("DELETE FROM passage_terms")
-            self.set_meta({"terms_version": version})
-        query = (
-            "SELECT p.id, a.title, t.terms, CASE WHEN t.terms IS NULL THEN"
-            ' substr(a.text, p.start + 1, p."end" - p.start) END FROM passages p'
-            " JOIN articles a ON a.id = p.article_id"
-            " LEFT JOIN passage_terms t ON t.passage_id = p.id ORDER BY p.rowid"
-        )
-        ids: list[str] = []
-        terms: list[list[str]] = []
+        The terms of each passage (with its article title) are made once, when it is added,
+        and stored beside it, so the lexical index can be brought up to date from the
+        document store alone (after an interrupted update) without tokenizing again."""
+        out: list[tuple[str, str, list[str]]] = []
         made: list[tuple[str, str]] = []
-        for passage_id, title, stored, text in self.db.execute(query).fetchall():
-            if stored is None:
-                found = tokenize(f"{title}\n{text}" if title else text)
-                made.append((passage_id, " ".join(found)))
-            else:
-                found = stored.split(" ") if stored else []
-            ids.append(passage_id)
-            terms.append(found)
+        for at in range(0, len(article_ids), 500):
+            chunk = list(article_ids[at : at + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                "SELECT p.id, p.article_id, a.title, t.terms, CASE WHEN t.terms IS NULL THEN"
+                ' substr(a.text, p.start + 1, p."end" - p.start) END FROM passages p'
+                " JOIN articles a ON a.id = p.article_id"
+                " LEFT JOIN passage_terms t ON t.passage_id = p.id"
+                f" WHERE p.article_id IN ({marks}) ORDER BY p.rowid",
+                chunk,
+            ).fetchall()
+            for passage_id, article_id, title, stored, text in rows:
+                if stored is None:
+                    found = tokenize(f"{title}\n{text}" if title else text)
+                    made.append((passage_id, " ".join(found)))
+                else:
+                    found = stored.split(" ") if stored else []
+                out.append((passage_id, article_id, found))
         self.db.executemany("INSERT OR REPLACE INTO passage_terms VALUES (?, ?)", made)
-        return ids, terms
+        return out
+
+    # -- the lexical index's to-do list ------------------------------------------------
+    def mark_lexical_pending(self, article_ids: Iterable[str]) -> None:
+        """Articles whose passages the lexical index must be brought up to date with; written
+        in the transaction that changes them, cleared once the lexical index has them."""
+        self.db.executemany(
+            "INSERT OR IGNORE INTO lexical_pending VALUES (?)", [(i,) for i in article_ids]
+        )
+
+    def lexical_pending(self) -> list[str]:
+        return [row[0] for row in self.db.execute("SELECT article_id FROM lexical_pending")]
+
+    def clear_lexical_pending(self, article_ids: Sequence[str]) -> None:
+        self.db.executemany(
+            "DELETE FROM lexical_pending WHERE article_id = ?", [(i,) for i in article_ids]
+        )
+
+    # -- what each source file gave ----------------------------------------------------
+    def known_files(self) -> dict[str, FileRecord]:
+        return {path: FileRecord.from_json(r) for path, r in self.db.execute("SELECT * FROM files")}
+
+    def save_files(self, records: dict[str, FileRecord], known: dict[str, FileRecord]) -> None:
+        """Write the records that differ from `known` (what the table held), drop the files
+        no longer there: the cost of what changed."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?, ?)",
+            [(p, r.to_json()) for p, r in records.items() if known.get(p) != r],
+        )
+        self.db.executemany(
+            "DELETE FROM files WHERE path = ?", [(p,) for p in known if p not in records]
+        )
+
+    # -- vector segments ---------------------------------------------------------------
+    def live(self, hits: Sequence[str], segment: str | None = None) -> set[str]:
+        """Which of the passage ids `hits` are in the index now (with their current vector in
+        `segment`, when given): the vector and lexical indexes may hold a passage a moment
+        longer than the document store, or an older vector of it."""
+        if not hits:
+            return set()
+        marks = ",".join("?" * len(hits))
+        sql = f"SELECT id FROM passages WHERE id IN ({marks})"
+        args: list[str] = list(hits)
+        if segment is not None:
+            sql += " AND segment = ?"
+            args.append(segment)
+        return {row[0] for row in self.db.execute(sql, args)}
+
+    def segment_counts(self) -> dict[str, int]:
+        """Live passages by the segment that holds their vector."""
+        return dict(self.db.execute("SELECT segment, COUNT(*) FROM passages GROUP BY segment"))
+
+    def segments_of(self, ids: Sequence[str]) -> dict[str, int]:
+        """How many of the passages `ids` each segment holds the vector of."""
+        out: dict[str, int] = {}
+        for at in range(0, len(ids), 500):
+            chunk = list(ids[at : at + 500])
+            marks = ",".join("?" * len(chunk))
+            for segment, count in self.db.execute(
+                f"SELECT segment, COUNT(*) FROM passages WHERE id IN ({marks}) GROUP BY segment",
+                chunk,
+            ):
+                out[segment] = out.get(segment, 0) + int(count)
+        return out
+
+    def ids_in_segment(self, segment: str) -> set[str]:
+        rows = self.db.execute("SELECT id FROM passages WHERE segment = ?", (segment,))
+        return {row[0] for row in rows}
+
+    def set_all_segments(self, segment: str) -> None:
+        self.db.execute("UPDATE passages SET segment = ?", (segment,))
 
     def article(self, article_id: str) -> ArticleRecord | None:
         row = self.db.execute(

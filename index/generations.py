@@ -1,10 +1,14 @@
 """Where an index lives: generation folders, the CURRENT pointer and the build lock.
 
-An index folder holds numbered generations (`gen-000001-<random>`, …), each complete in itself:
-a Chroma database, the document store and the BM25 files. `CURRENT` names the one
-readers use. A build writes a new generation beside it and switches `CURRENT` with an
-atomic rename only when that generation is complete, so a build that is killed, runs
-out of disk or fails leaves the previous generation answering.
+An index folder holds numbered generations (`gen-000001-<random>`, …), each complete in
+itself: the document store, the lexical index and the vector segments. `CURRENT` names the
+one readers use. A full build writes a new generation beside it and switches `CURRENT`
+with an atomic rename only when that generation is complete, so a full build that is
+killed, runs out of disk or fails leaves the previous generation answering.
+
+An update does not make a generation: it changes the current one in place, at the cost of
+what changed (see `index.build`), and then rewrites `CURRENT` with the same name, so that
+long-running readers, which watch the pointer's inode and time, open the new state.
 """
 
 from __future__ import annotations
@@ -23,9 +27,9 @@ CURRENT = "CURRENT"
 LOCK = ".build.lock"
 _GEN = re.compile(r"^gen-(\d{6})-[0-9a-f]{8}$")
 KEEP_PREVIOUS = 1  # generations kept after the current one, for readers still on them
-CHROMA_DIR = "chroma"
+VECTORS = "vectors"  # in each generation: one folder (or server collection) per vector segment
 DOCSTORE = "docstore.sqlite"  # in each generation: articles, passages, sentences, hashes
-BM25 = "bm25"  # in each generation: the BM25 index and its passage ids
+LEXICAL = "lexical"  # in each generation: the BM25 index (tantivy), updated in place
 
 
 class IndexDir:
@@ -83,6 +87,12 @@ class IndexDir:
             os.fsync(handle.fileno())
         os.replace(tmp, self.root / CURRENT)
         _fsync_dir(self.root)
+
+    def touch(self) -> None:
+        """Tell readers that the current generation changed in place (a new pointer stamp)."""
+        current = self.current()
+        if current is not None:
+            self.publish(current)
 
     def prune(self) -> list[Path]:
         """Remove unfinished generations and all but the newest finished ones."""

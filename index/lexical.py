@@ -1,4 +1,4 @@
-"""BM25 over passages (bm25s), with a tokenizer that keeps names and numbers whole.
+"""BM25 over passages (tantivy), with a tokenizer that keeps names and numbers whole.
 
 "4,600" stays "4600", "Al-Nahyan" is indexed as "al-nahyan" and as its parts, and
 words are stemmed, so exact names and figures in a question find their passage.
@@ -6,7 +6,6 @@ words are stemmed, so exact names and figures in a question find their passage.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -88,78 +87,119 @@ def term_spans(text: str) -> list[tuple[int, int, str]]:
     return out
 
 
-# What `Lexical.save` writes (bm25s's files and our ids).
-_SAVED_FILES = (
-    "ids.json",
-    "params.index.json",
-    "vocab.index.json",
-    "data.csc.index.npy",
-    "indices.csc.index.npy",
-    "indptr.csc.index.npy",
-)
-
-
 class Lexical:
-    """A BM25 index over passage texts, addressed by passage id."""
+    """The BM25 index over passage terms (tantivy), read-only: what one snapshot searches.
 
-    def __init__(self, retriever: Any, ids: list[str]) -> None:
-        self._retriever = retriever
-        self.ids = ids
-        self._vocab: dict[str, int] = retriever.vocab_dict
+    Tantivy keeps the index in immutable segments and publishes each commit atomically, so
+    a reader opened here keeps the segments it opened with while a build adds and deletes
+    passages in place beside it; BM25 statistics (document frequencies, average length)
+    are over the whole index, never per segment.
+    """
 
-    @classmethod
-    def build(cls, ids: Sequence[str], texts: Sequence[str]) -> Lexical:
-        return cls.from_terms(ids, [terms(text) for text in texts])
-
-    @classmethod
-    def from_terms(cls, ids: Sequence[str], corpus_terms: Sequence[list[str]]) -> Lexical:
-        """The index over passages already tokenized by `terms` (stored per passage)."""
-        import bm25s
-
-        retriever = bm25s.BM25()
-        retriever.index(list(corpus_terms), show_progress=False)
-        return cls(retriever, list(ids))
-
-    def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self._retriever.save(str(directory), show_progress=False)
-        (directory / "ids.json").write_text(json.dumps(self.ids))
-
-    @staticmethod
-    def stored_ids(directory: Path) -> list[str]:
-        """The passage ids saved in `directory`, without loading the index (or bm25s).
-
-        Raises `FileNotFoundError` when a file of the saved index is missing.
-        """
-        for name in _SAVED_FILES:
-            if not (directory / name).is_file():
-                raise FileNotFoundError(f"{directory / name} is missing")
-        return list(json.loads((directory / "ids.json").read_text()))
+    def __init__(self, index: Any) -> None:
+        self._index = index
+        self._searcher = index.searcher()
+        self._schema = index.schema
 
     @classmethod
-    def load(cls, directory: Path) -> Lexical:
-        import bm25s
+    def open(cls, directory: Path) -> Lexical:
+        """Open the index in `directory`; raises when it is missing or unreadable."""
+        import tantivy
 
-        ids = json.loads((directory / "ids.json").read_text())
-        retriever = bm25s.BM25.load(str(directory), mmap=False, show_progress=False)
-        return cls(retriever, ids)
+        if not (directory / "meta.json").is_file():
+            raise FileNotFoundError(f"{directory / 'meta.json'} is missing")
+        return cls(tantivy.Index.open(str(directory)))
+
+    @property
+    def count(self) -> int:
+        """Passages in the index."""
+        return int(self._searcher.num_docs)
+
+    @property
+    def ids(self) -> list[str]:
+        """Every passage id in the index (reads them all: for checks and tests)."""
+        import tantivy
+
+        if not self.count:
+            return []
+        hits = self._searcher.search(tantivy.Query.all_query(), self.count).hits
+        return [self._searcher.doc(address)[PID][0] for _, address in hits]
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """Top `k` passage ids with their BM25 scores (only passages sharing a term)."""
-        if not self.ids:
+        words = list(dict.fromkeys(terms(query)))
+        if not words or k <= 0:
             return []
-        query_ids = [self._vocab[t] for t in dict.fromkeys(terms(query)) if t in self._vocab]
-        if not query_ids:
-            return []
-        scores = self._retriever.get_scores(query_ids)
-        k = min(k, len(self.ids))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top])]
-        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+        import tantivy
+
+        q = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, TERMS, _safe(w)))
+                for w in words
+            ]
+        )
+        hits = self._searcher.search(q, k).hits
+        return [(self._searcher.doc(address)[PID][0], float(score)) for score, address in hits]
 
     def idf(self, term: str) -> float:
         """Inverse document frequency of a (normalized) term; unseen terms weigh most."""
-        n = len(self.ids)
-        tid = self._vocab.get(term)
-        df = 0 if tid is None else int(np.count_nonzero(self._retriever.get_scores([tid])))
+        n = self.count
+        df = int(self._searcher.doc_freq(TERMS, _safe(term)))
         return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
+
+
+# The index's fields: the passage id (stored), its article (to delete an article's
+# passages in one step) and its terms, pre-tokenized by `terms` and joined by spaces.
+PID, ARTICLE, TERMS = "pid", "article", "terms"
+WRITER_HEAP = 32_000_000  # bytes tantivy buffers before it writes a segment
+
+
+def _schema() -> Any:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field(PID, stored=True, tokenizer_name="raw")
+    builder.add_text_field(ARTICLE, stored=False, tokenizer_name="raw")
+    builder.add_text_field(TERMS, stored=False, tokenizer_name="whitespace", index_option="freq")
+    return builder.build()
+
+
+def _safe(term: str) -> str:
+    """A term as indexed: terms hold no spaces already; this keeps it so."""
+    return term.replace(" ", "_")
+
+
+class LexicalWriter:
+    """Adds and deletes passages in place; nothing is visible until `commit`."""
+
+    def __init__(self, directory: Path, create: bool = False) -> None:
+        import tantivy
+
+        if create:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._index = tantivy.Index(_schema(), path=str(directory))
+        else:
+            self._index = tantivy.Index.open(str(directory))
+        self._writer = self._index.writer(heap_size=WRITER_HEAP, num_threads=1)
+
+    def delete_articles(self, article_ids: Sequence[str]) -> None:
+        for article_id in article_ids:
+            self._writer.delete_documents_by_term(ARTICLE, article_id)
+
+    def add(self, passage_id: str, article_id: str, passage_terms: Sequence[str]) -> None:
+        import tantivy
+
+        self._writer.add_document(
+            tantivy.Document(
+                **{
+                    PID: passage_id,
+                    ARTICLE: article_id,
+                    TERMS: " ".join(_safe(t) for t in passage_terms),
+                }
+            )
+        )
+
+    def commit(self) -> None:
+        """Publish the changes atomically, and let merges finish (the lock is released)."""
+        self._writer.commit()
+        self._writer.wait_merging_threads()

@@ -20,8 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from newsqa.index.audit import expected_counts
 from newsqa.index.chroma import ChromaTarget, close_client
-from newsqa.index.docstore import ArticleRecord, DocStore, PassageRecord, SentenceRecord
+from newsqa.index.docstore import (
+    BASE,
+    DELTA,
+    ArticleRecord,
+    DocStore,
+    PassageRecord,
+    SentenceRecord,
+)
 from newsqa.index.errors import (
     IndexMissingError,
     IndexProblem,
@@ -29,8 +37,9 @@ from newsqa.index.errors import (
     damaged,
     out_of_step,
 )
-from newsqa.index.generations import BM25, DOCSTORE, IndexDir
+from newsqa.index.generations import DOCSTORE, LEXICAL, IndexDir
 from newsqa.index.lexical import Lexical
+from newsqa.index.segments import segment_path
 from newsqa.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,10 +59,17 @@ class IndexStatus:
 
 
 RETRY_OPEN_S = 5.0  # after a failed open of the vector store, how long BM25 answers alone
+OVERFETCH = 20  # extra hits asked of each part, for those the document store no longer holds
 
 
 class Snapshot:
-    """One complete generation, read-only: dense search, BM25, texts and sentences."""
+    """One generation as it was when opened, read-only: dense search, BM25, texts and
+    sentences.
+
+    The vector segments and the lexical index are pinned at opening (a build never changes
+    what they hold in place for the searcher that has them open); the document store is
+    read as it is now, and decides which hits are live: a search skips a passage the store
+    no longer holds, or whose current vector lives in another segment."""
 
     def __init__(self, path: Path, location: Path, target: ChromaTarget | None = None) -> None:
         self.path = path
@@ -61,12 +77,21 @@ class Snapshot:
         self.target = target or ChromaTarget()
         try:
             self.docs = DocStore(path / DOCSTORE, readonly=True)
+            # One read transaction for the snapshot's life: an update made in place after
+            # it opened is not seen by the questions reading it (they see the old state or,
+            # through a new snapshot, the new one; never a mix).
+            self.docs.db.execute("BEGIN")
             self.meta = self.docs.get_meta()
-            self.docs.counts()
+            self._counted = self.docs.counts()
         except Exception as exc:
             raise damaged(location, f"document store: {exc}") from None
-        if "model_slug" not in self.meta:
+        if "model_slug" not in self.meta or not self.meta.get("vectors_base"):
             raise damaged(location, "document store has no build record")
+        self.segments = [
+            (kind, self.meta[key])
+            for kind, key in ((BASE, "vectors_base"), (DELTA, "vectors_delta"))
+            if self.meta.get(key)
+        ]
         built_with = self.meta.get("store", "embedded")
         if built_with != (self.target.url or "embedded"):
             raise IndexProblem(
@@ -77,10 +102,11 @@ class Snapshot:
         self._lexical_lock = threading.Lock()  # loading BM25 once
         self._vectors_lock = threading.Lock()  # opening Chroma once
         self._vectors_failed: tuple[float, BaseException] | None = None
-        self._client: Any = None
-        self._store: Any = None
+        self._clients: list[Any] = []
+        self._store: dict[str, Any] | None = None  # segment kind → LangChain Chroma
         self._lexical: Lexical | None = None
         self.users = 0  # questions reading it now (counted by `IndexHandle`)
+        self.stamp: tuple[int, int] | None = None  # the pointer stamp it was opened under
         self.closed = False
 
     def close(self) -> None:
@@ -90,9 +116,9 @@ class Snapshot:
                 return
             self.closed = True
             self.docs.close()
-            client, self._client = self._client, None
+            clients, self._clients = self._clients, []
             self._store, self._lexical = None, None
-        if client is not None:
+        for client in clients:
             close_client(client)
 
     @property
@@ -122,10 +148,13 @@ class Snapshot:
             if self._lexical is None:
                 self._refuse_if_closed()
                 try:
-                    lexical = Lexical.load(self.path / BM25)
+                    lexical = Lexical.open(self.path / LEXICAL)
                 except Exception as exc:
-                    raise damaged(self.location, f"BM25 files: {exc}") from None
-                self._check_count("BM25", len(lexical.ids))
+                    raise damaged(self.location, f"lexical index: {exc}") from None
+                with self._lock:
+                    pending = bool(self.docs.lexical_pending())
+                if not pending:  # an update still bringing it up to date: it may differ
+                    self._check_count("the lexical index", lexical.count, "passages")
                 self._lexical = lexical
             return self._lexical
 
@@ -135,7 +164,12 @@ class Snapshot:
 
     @property
     def collection(self) -> str:
-        return self.target.collection_name(self.meta["model_slug"], self.path)
+        """The base segment's collection (what error messages name)."""
+        return self._collection_of(self.segments[0][1])
+
+    def _collection_of(self, name: str) -> str:
+        path = segment_path(self.path, name)
+        return self.target.collection_name(self.meta["model_slug"], path)
 
     @property
     def _vectors(self) -> Any:
@@ -160,42 +194,58 @@ class Snapshot:
                 self._vectors_failed = None
             return self._store
 
-    def _open_vectors(self) -> Any:
-        """Open the client and the collection; a client that fails (the generation was
-        pruned before this first search) is closed at once. It used to stay referenced
-        until the next attempt replaced it, and then never be closed: the deleted
+    def _open_vectors(self) -> dict[str, Any]:
+        """Open a client and the collection of each segment; clients that fail (the segment
+        was retired before this first search) are closed at once. One used to stay
+        referenced until the next attempt replaced it, and then never be closed: the deleted
         database stayed open, 4 descriptors each time (found by the soak test)."""
         from langchain_chroma import Chroma
 
+        clients: list[Any] = []
+        stores: dict[str, Any] = {}
         name = self.collection
-        client = None
         try:
-            client = self.target.client(self.path)
-            stored = client.get_collection(name).count()
-            vectors = Chroma(
-                client=client, collection_name=name, create_collection_if_not_exists=False
-            )
-        except Exception as exc:
-            if client is not None:
+            for kind, segment in self.segments:
+                name = self._collection_of(segment)
+                if not clients or self.target.url is None:  # a server needs one client
+                    clients.append(self.target.client(segment_path(self.path, segment)))
+                stored = clients[-1].get_collection(name).count()
+                self._check_count(f"Chroma segment {segment}", stored, segment)
+                stores[kind] = Chroma(
+                    client=clients[-1],
+                    collection_name=name,
+                    create_collection_if_not_exists=False,
+                )
+        except BaseException as exc:
+            for client in clients:
                 close_client(client)
-            raise self.target.problem(exc, self.location, name) from None
-        self._client = client
-        try:
-            self._check_count("Chroma", stored)
-        except BaseException:
-            self._client = None
-            close_client(client)
+            if isinstance(exc, Exception):
+                raise self.target.problem(exc, self.location, name) from None
             raise
-        return vectors
+        self._clients = clients
+        return stores
 
-    def _check_count(self, part: str, stored: int) -> None:
-        """A part holding another number of passages than the document store: out of step."""
-        with self._lock:
-            expected = self.docs.counts()[1]
+    def _check_count(self, part: str, stored: int, key: str) -> None:
+        """A part holding another number of entries than the build record: out of step."""
+        expected = expected_counts(self.meta).get(key, 0)
+        recorded = int(self.meta.get("passages", "0"))
+        if self._counted[1] != recorded:  # the document store itself was changed by hand
+            raise out_of_step(
+                self.location,
+                f"the document store holds {self._counted[1]} passages, its record {recorded}",
+            )
         if stored != expected:
             raise out_of_step(
-                self.location, f"{part} holds {stored} passages, the document store {expected}"
+                self.location, f"{part} holds {stored}, the document store {expected}"
             )
+
+    def _live(
+        self, hits: list[tuple[str, float]], kind: str | None = None
+    ) -> list[tuple[str, float]]:
+        """The hits the document store holds now (with their vector in segment `kind`)."""
+        with self._lock:
+            live = self.docs.live([pid for pid, _ in hits], kind)
+        return [(pid, score) for pid, score in hits if pid in live]
 
     def dense_search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Top `k` passage ids by cosine similarity to `vector`."""
@@ -217,18 +267,27 @@ class Snapshot:
                 raise
             except Exception as exc:
                 raise self.target.problem(exc, self.location, self.collection) from None
-        # Chroma reports cosine distance; callers get similarity.
-        return [(doc.id, 1.0 - float(distance)) for doc, distance in hits]
+        return hits[:k]
 
-    def _query(self, vector: np.ndarray, k: int) -> Any:
-        store = self._vectors
-        with self._lock:
-            return store.similarity_search_by_vector_with_relevance_scores(vector.tolist(), k=k)
+    def _query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """Each segment's nearest live passages, merged by similarity. A segment is asked
+        for more than `k`: some of its hits may be dead (deleted or replaced since)."""
+        stores = self._vectors
+        merged: list[tuple[str, float]] = []
+        for kind, store in stores.items():
+            with self._lock:
+                found = store.similarity_search_by_vector_with_relevance_scores(
+                    vector.tolist(), k=k + OVERFETCH
+                )
+            # Chroma reports cosine distance; callers get similarity.
+            merged += self._live([(doc.id, 1.0 - float(d)) for doc, d in found], kind)
+        merged.sort(key=lambda hit: -hit[1])
+        return merged
 
     def _reopen_vectors(self) -> None:
         with self._vectors_lock:
-            client, self._client, self._store = self._client, None, None
-        if client is not None:
+            clients, self._clients, self._store = self._clients, [], None
+        for client in clients:
             close_client(client)
 
     def reachable(self) -> bool:
@@ -245,7 +304,7 @@ class Snapshot:
         return None
 
     def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        return self.lexical.search(query, k)
+        return self._live(self.lexical.search(query, k + OVERFETCH))[:k]
 
     def passages(self, ids: Sequence[str]) -> dict[str, PassageRecord]:
         with self._lock:
@@ -268,13 +327,17 @@ class Snapshot:
         ids = [pid for pids in owned.values() for pid in pids]
         if not ids:
             return {}
-        store = self._vectors
+        stores = self._vectors
+        by_id: dict[str, Any] = {}
         try:
-            with self._lock:
-                got = store.get(ids=ids, include=["embeddings"])
+            for kind, store in stores.items():
+                with self._lock:
+                    mine = sorted(self.docs.live(ids, kind))
+                    got = store.get(ids=mine, include=["embeddings"]) if mine else None
+                if got is not None:
+                    by_id.update(zip(got["ids"], got["embeddings"], strict=True))
         except Exception as exc:
             raise self.target.problem(exc, self.location, self.collection) from None
-        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
         out = {}
         for article_id, pids in owned.items():
             rows = [by_id[p] for p in pids if p in by_id]
@@ -328,6 +391,7 @@ class IndexHandle:
         with self._lock:
             if self._snapshot is None or stamp != self._stamp:
                 snapshot = open_snapshot(self.index_dir, self.target)
+                snapshot.stamp = stamp
                 if self._snapshot is not None:
                     self._retired.append(self._snapshot)
                 self._snapshot, self._stamp = snapshot, stamp
@@ -353,9 +417,9 @@ class IndexHandle:
             return snapshot.status()
 
     def superseded(self, snapshot: Snapshot) -> bool:
-        """Whether a newer build has replaced `snapshot` (its Chroma collection may then be
-        gone already: a question that failed on it deserves one more try)."""
-        return self._dir.current() != snapshot.path
+        """Whether a newer build or update has replaced `snapshot` (its vector segments may
+        then be gone already: a question that failed on it deserves one more try)."""
+        return self._dir.pointer_stamp() != snapshot.stamp
 
     def articles(self, ids: Sequence[str]) -> dict[str, ArticleRecord]:
         with self.lease() as snapshot:

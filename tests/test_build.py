@@ -84,19 +84,60 @@ def test_add_change_delete_and_noop(tmp_path: Path, counting: CountingEmbedder) 
     assert snapshot.articles(["b.txt"])["b.txt"].text.endswith("Rescue teams arrived.")
     hits = snapshot.dense_search(counting.embed_query("Where did the summit open?"), 5)
     assert all(not pid.startswith("a.txt") for pid, _ in hits)
-    # Only the current generation and the one before it are kept.
-    assert len(IndexDir(settings.index_dir).generations()) == 2
+    assert {pid.split("#")[0] for pid, _ in hits} == {"b.txt", "c.txt", "d.txt"}
+    # Updated in place: one generation, its base untouched, the changes in a delta.
+    assert third.generation == first.generation
+    assert len(IndexDir(settings.index_dir).generations()) == 1
+    assert [s for _, s in snapshot.segments] == ["base-000001", "delta-000002"]
+    segments = sorted(p.name for p in (snapshot.path / "vectors").iterdir())
+    assert segments == ["base-000001", "delta-000002"]
+
+
+def test_updates_keep_one_delta_and_compact_it_into_the_base(
+    tmp_path: Path, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each update writes a new delta (the old one, less what goes, plus what comes) and
+    retires the one before the previous; past the compaction threshold the live vectors
+    become a new base. Searches see exactly the live passages throughout."""
+    from newsqa.index import segments
+
+    src = corpus(tmp_path / "src", ARTICLES)
+    settings = make_settings(tmp_path / "ix", articles_dir=src)
+    build_index(settings, embedder=counting)
+    for n in range(3):
+        (src / f"new{n}.txt").write_text(f"Report number {n} on the harbour strike.")
+        build_index(settings, embedder=counting)
+    (src / "b.txt").write_text("Floods hit the southern province instead.")
+    (src / "new0.txt").unlink()
+    build_index(settings, embedder=counting)
+    snapshot = open_snapshot(settings.index_dir)
+    assert [s for _, s in snapshot.segments] == ["base-000001", "delta-000005"]
+    folders = sorted(p.name for p in (snapshot.path / "vectors").iterdir())
+    assert folders == ["base-000001", "delta-000004", "delta-000005"]  # the previous kept
+    live = {"a.txt", "b.txt", "c.txt", "new1.txt", "new2.txt"}
+    hits = snapshot.dense_search(counting.embed_query("floods province"), 20)
+    assert {pid.split("#")[0] for pid, _ in hits} == live and len(hits) == len(live)
+    assert "southern" in snapshot.articles(["b.txt"])["b.txt"].text
+
+    monkeypatch.setattr(segments, "COMPACT_MIN", 0)
+    (src / "c.txt").unlink()
+    build_index(settings, embedder=counting)
+    snapshot = open_snapshot(settings.index_dir)
+    assert [s for _, s in snapshot.segments] == ["base-000006"]
+    hits = snapshot.dense_search(counting.embed_query("floods province"), 20)
+    assert {pid.split("#")[0] for pid, _ in hits} == live - {"c.txt"}
+    assert snapshot.lexical_search("southern province", 5)[0][0] == "b.txt#0"
 
 
 def test_an_update_tokenizes_only_the_passages_it_adds(
     tmp_path: Path, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The lexical index is rebuilt from terms stored per passage: adding one article
-    tokenizes its passages, not the whole corpus; a deleted article's terms go with it; a
-    new tokenizer version redoes them all. The BM25 scores are those of a fresh build."""
+    """The lexical index is updated in place from terms stored per passage: adding one
+    article tokenizes its passages, not the whole corpus; a deleted article's terms go with
+    it; a new tokenizer version rebuilds in full. The ranking is that of a fresh build."""
     from newsqa.index import build as build_module
     from newsqa.index.docstore import DocStore
-    from newsqa.index.generations import DOCSTORE
+    from newsqa.index.generations import DOCSTORE, LEXICAL
     from newsqa.index.lexical import Lexical, terms
 
     tokenized: list[str] = []
@@ -121,28 +162,21 @@ def test_an_update_tokenizes_only_the_passages_it_adds(
     assert current is not None
     with DocStore(current / DOCSTORE, readonly=True) as store:
         stored = dict(store.db.execute("SELECT passage_id, terms FROM passage_terms"))
-        ids, texts = store_texts(store)
-    assert set(stored) == set(ids) and not any(i.startswith("a.txt") for i in stored)
-    fresh = Lexical.build(ids, texts)
-    for query in ("Rhine bridge", "floods families", "bank rates"):
-        assert snapshot.lexical_search(query, 3) == fresh.search(query, 3)
+        ids = store.passage_ids()
+    assert set(stored) == ids and not any(i.startswith("a.txt") for i in stored)
+    assert set(Lexical.open(current / LEXICAL).ids) == ids
+    fresh = build_index(make_settings(tmp_path / "fresh", articles_dir=src), embedder=counting)
+    assert fresh.full is False and fresh.added == 3
+    again = open_snapshot(tmp_path / "fresh")
+    for query in ("Rhine bridge", "floods families", "bank rates 4.5"):
+        assert [p for p, _ in snapshot.lexical_search(query, 3)] == [
+            p for p, _ in again.lexical_search(query, 3)
+        ]
     monkeypatch.setattr(build_module, "TERMS_VERSION", "test-next")
     (src / "e.txt").write_text("Another story.")
     tokenized.clear()
-    build_index(settings, embedder=counting)
-    assert len(tokenized) == 4  # every passage again, under the new version
-
-
-def store_texts(store) -> tuple[list[str], list[str]]:
-    rows = store.db.execute(
-        'SELECT p.id, a.title, substr(a.text, p.start + 1, p."end" - p.start) '
-        "FROM passages p JOIN articles a ON a.id = p.article_id ORDER BY p.rowid"
-    )
-    ids, texts = [], []
-    for passage_id, title, text in rows:
-        ids.append(passage_id)
-        texts.append(f"{title}\n{text}" if title else text)
-    return ids, texts
+    summary = build_index(settings, embedder=counting)
+    assert summary.full and len(tokenized) == 4  # every passage again, under the new version
 
 
 def test_full_rebuild_reembeds_everything(tmp_path: Path, counting: CountingEmbedder) -> None:
@@ -164,13 +198,50 @@ def test_failed_build_keeps_previous_index(tmp_path: Path, embedder, monkeypatch
     def explode(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(index_build.Lexical, "from_terms", explode)
+    monkeypatch.setattr(index_build.SegmentWriter, "add", explode)
     with pytest.raises(DiskFullError, match="disk full while writing"):
         build_index(settings, embedder=embedder)
     assert IndexDir(settings.index_dir).current() == before
-    assert len(IndexDir(settings.index_dir).generations()) == 1  # half-built one removed
+    assert len(IndexDir(settings.index_dir).generations()) == 1
+    assert [p.name for p in (before / "vectors").iterdir()] == ["base-000001"]  # no half delta
     snapshot = open_snapshot(settings.index_dir)
     assert snapshot.status().articles == 3
+    assert len(snapshot.lexical.ids) == 3
+
+
+def test_update_interrupted_after_its_switch_is_finished_by_the_next_run(
+    tmp_path: Path, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lexical index fails after the document store took the update: the index answers
+    (searches skip what is gone, the new texts are there), and the next run completes it
+    without embedding anything again."""
+    from newsqa.index import build as index_build
+
+    src = corpus(tmp_path / "src", ARTICLES)
+    settings = make_settings(tmp_path / "ix", articles_dir=src)
+    build_index(settings, embedder=counting)
+    (src / "a.txt").unlink()
+    (src / "d.txt").write_text("The harbour strike ended on Friday.")
+
+    def explode(self) -> None:
+        raise OSError(5, "Input/output error")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(index_build.LexicalWriter, "commit", explode)
+        with pytest.raises(OSError):
+            build_index(settings, embedder=counting)
+    snapshot = open_snapshot(settings.index_dir)
+    assert set(snapshot.docs.hashes()) == {"b.txt", "c.txt", "d.txt"}
+    assert snapshot.docs.lexical_pending()
+    assert snapshot.lexical_search("summit Geneva", 5) == []  # a.txt is gone from answers
+    assert snapshot.dense_search(counting.embed_query("strike"), 5)[0][0] == "d.txt#0"
+    embedded = counting.embedded
+    again = build_index(settings, embedder=counting)
+    assert not again.changed and counting.embedded == embedded
+    snapshot = open_snapshot(settings.index_dir)
+    assert not snapshot.docs.lexical_pending()
+    assert snapshot.lexical_search("harbour strike", 5)[0][0] == "d.txt#0"
+    assert sorted(snapshot.lexical.ids) == ["b.txt#0", "c.txt#0", "d.txt#0"]
 
 
 def test_killed_build_keeps_previous_index_answering(tmp_path: Path, embedder) -> None:
@@ -191,16 +262,18 @@ def test_killed_build_keeps_previous_index_answering(tmp_path: Path, embedder) -
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    vectors = IndexDir(index_dir).current() / "vectors"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(IndexDir(index_dir).generations()) < 2:
-        time.sleep(0.05)
-    time.sleep(1.5)  # inside the build: loading torch or embedding the 150 articles
+    while time.monotonic() < deadline and len(list(vectors.iterdir())) < 2:
+        time.sleep(0.05)  # the update's new delta segment appears
+    time.sleep(1.5)  # inside the build: embedding the 150 articles
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     snapshot = open_snapshot(index_dir)
-    assert snapshot.status().articles == 3
+    assert snapshot.status().articles == 3 and len(snapshot.lexical.ids) == 3
     summary = build_index(make_settings(index_dir, articles_dir=src), embedder=embedder)
     assert summary.added == 150 and open_snapshot(index_dir).status().articles == 153
+    assert sorted(p.name for p in vectors.iterdir()) == ["base-000001", "delta-000002"]
 
 
 def test_second_build_refuses_while_first_holds_the_lock(tmp_path: Path, embedder) -> None:
@@ -236,7 +309,7 @@ def test_sample_index_is_named_after_the_model(sample_index: Path) -> None:
     assert snapshot.meta["model"] == "all-MiniLM-L6-v2"
     import chromadb
 
-    client = chromadb.PersistentClient(path=str(snapshot.path / "chroma"))
+    client = chromadb.PersistentClient(path=str(snapshot.path / "vectors" / "base-000001"))
     [collection] = client.list_collections()
     assert collection.name == "newsqa-all-minilm-l6-v2"
     assert collection.configuration_json["hnsw"]["space"] == "cosine"

@@ -54,7 +54,7 @@ def test_server_mode_gives_the_same_answers_as_embedded(
     summary = build_index(settings, embedder=embedder)
     assert summary.added == 1
     snapshot = open_snapshot(settings.index_dir, ChromaTarget.from_settings(settings))
-    assert not (snapshot.path / "chroma").exists()  # the vectors are in the server
+    assert not (snapshot.path / "vectors").exists()  # the vectors are in the server
     questions = [json.loads(line)["question"] for line in GOLD.read_text().splitlines()]
     served = answers(build_answerer(settings, embedder=embedder), questions)
     local = answers(build_answerer(make_settings(sample_index), embedder=embedder), questions)
@@ -109,15 +109,17 @@ def test_reindex_while_another_process_asks(server: ChromaServer, tmp_path: Path
     lines = [json.loads(line) for line in out.splitlines()]
     assert len(lines) == 60
     assert all("Witkoff" in (line.get("short_answer") or "") for line in lines), err
-    # Collections of pruned generations are dropped from the server.
+    # Updated in place: one generation; its base, the current delta and the one before it
+    # stay on the server, the older deltas are dropped.
     import chromadb
 
     client = chromadb.HttpClient(host="127.0.0.1", port=server.port)
     names = {c.name for c in client.list_collections()}
-    kept = [g.name for g in IndexDir(settings.index_dir).generations()]
-    assert len(kept) == 2 and first not in kept
-    assert f"newsqa-all-minilm-l6-v2-{first}" not in names
-    assert all(f"newsqa-all-minilm-l6-v2-{g}" in names for g in kept)
+    assert [g.name for g in IndexDir(settings.index_dir).generations()] == [first]
+    prefix = f"newsqa-all-minilm-l6-v2-{first}-"
+    assert {n for n in names if n.startswith(prefix)} == {
+        prefix + s for s in ("base-000001", "delta-000003", "delta-000004")
+    }
 
 
 def test_server_killed_mid_build_then_restarted(
@@ -151,15 +153,21 @@ def test_server_killed_mid_build_then_restarted(
             stderr=subprocess.PIPE,
             text=True,
         )
+        import chromadb
+
+        client = chromadb.HttpClient(host="127.0.0.1", port=chroma.port)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(IndexDir(settings.index_dir).generations()) < 2:
+        while time.monotonic() < deadline and not any(  # the update's new delta segment
+            c.name.endswith("delta-000002") for c in client.list_collections()
+        ):
             time.sleep(0.05)
         time.sleep(1.0)
         chroma.stop()
         _, err = build.communicate(timeout=120)
         assert build.returncode == 1
         assert len(err.strip().splitlines()) == 1 and "cannot reach the Chroma server" in err
-        assert IndexDir(settings.index_dir).current() == before  # never switched
+        assert IndexDir(settings.index_dir).current() == before
+        assert open_snapshot(settings.index_dir, ChromaTarget(chroma.url)).status().articles == 1
 
         # While the server is down: status says not ready, answers come from BM25 alone.
         monkeypatch.setenv("NEWSQA_CHROMA_URL", chroma.url)

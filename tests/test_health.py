@@ -47,11 +47,11 @@ def test_health_without_an_index_says_so(tmp_path: Path, capsys) -> None:
 def test_health_of_a_damaged_index_fails(sample_copy: Path, capsys) -> None:
     generation = IndexDir(sample_copy).current()
     assert generation is not None
-    shutil.rmtree(generation / "bm25")  # the part a question needs besides Chroma
+    shutil.rmtree(generation / "lexical")  # the part a question needs besides Chroma
     code, out, err = _health(sample_copy, capsys)
     assert code == 1 and out == ""
-    assert "BM25" in _one_error(err)
-    shutil.rmtree(generation / "chroma")
+    assert "lexical index" in _one_error(err)
+    shutil.rmtree(generation / "vectors")
     code, out, err = _health(sample_copy, capsys)
     assert code == 1 and out == ""
     _one_error(err)

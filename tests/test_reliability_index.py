@@ -129,29 +129,86 @@ def test_sigkill_again_and_again_on_a_growing_corpus(tmp_path: Path, embedder) -
     print(f"SIGKILL runs: {KILLS}, finished before the kill: {finished_before_kill}")
 
 
+_KILLED_AFTER_SWITCH = """
+import os, signal, sys
+from newsqa.index import build
+from newsqa.index.cli import main
+
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # the document store took the update; nothing else
+
+build._sync_lexical = killed
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigkill_after_an_in_place_switch_answers_then_completes(tmp_path: Path, embedder) -> None:
+    """SIGKILL at the one point where an in-place update is half done: the document store
+    has committed the new articles and the lexical index has not taken them yet. The index
+    answers (the new article included, from its vectors), and the next plain run finishes
+    the update without embedding again: then it matches a clean build."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(SAMPLE_DIR / SAMPLE_ID, src / SAMPLE_ID)
+    index_dir = tmp_path / "ix"
+    build_index(make_settings(index_dir, articles_dir=src), embedder=embedder)
+    _add_batch(src, 1)
+    args = ["--quiet", "--source", str(src), "--index-dir", str(index_dir)]
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_AFTER_SWITCH, *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    wanted = {SAMPLE_ID} | {f"b1-{i}" for i in range(BATCH)}
+    snapshot = open_snapshot(index_dir)
+    assert set(snapshot.docs.hashes()) == wanted and snapshot.docs.lexical_pending()
+    answer = build_answerer(make_settings(index_dir), embedder=embedder).ask(
+        "What budget did the council of town 1-3 approve?"
+    )
+    assert "1003" in answer.answer.replace(",", "")
+    assert "Steve Witkoff" in build_answerer(make_settings(index_dir), embedder=embedder).ask(
+        "Who represented the US?"
+    ).answer
+    summary = build_index(make_settings(index_dir, articles_dir=src), embedder=embedder)
+    assert not summary.changed and summary.embedded == 0
+    snapshot = open_snapshot(index_dir)
+    assert not snapshot.docs.lexical_pending()
+    assert {pid.split("#")[0] for pid in snapshot.lexical.ids} == wanted
+    clean = tmp_path / "clean"
+    build_index(make_settings(clean, articles_dir=src), embedder=embedder, full=True)
+    assert _answers(index_dir, embedder) == _answers(clean, embedder)
+
+
 # -- damaged files -------------------------------------------------------------------------
 def _current(index_dir: Path) -> Path:
     return index_dir / (index_dir / "CURRENT").read_text().strip()
 
 
+def _chroma(gen: Path) -> Path:
+    return gen / "vectors" / "base-000001"
+
+
 def _truncate_segment(gen: Path) -> None:
-    files = [p for p in (gen / "chroma").rglob("*.bin")]
+    files = [p for p in _chroma(gen).rglob("*.bin")]
     assert files, "no Chroma segment files to damage"
     biggest = max(files, key=lambda p: p.stat().st_size)
     biggest.write_bytes(biggest.read_bytes()[: biggest.stat().st_size // 3])
 
 
 def _zero_segment(gen: Path) -> None:
-    for path in (gen / "chroma").rglob("*.bin"):
+    for path in _chroma(gen).rglob("*.bin"):
         path.write_bytes(b"\x00" * path.stat().st_size)
 
 
 def _garbage_chroma_sqlite(gen: Path) -> None:
-    (gen / "chroma" / "chroma.sqlite3").write_bytes(os.urandom(8192))
+    (_chroma(gen) / "chroma.sqlite3").write_bytes(os.urandom(8192))
 
 
-def _missing_bm25_ids(gen: Path) -> None:
-    (gen / "bm25" / "ids.json").unlink()
+def _missing_lexical_meta(gen: Path) -> None:
+    (gen / "lexical" / "meta.json").unlink()
 
 
 def _garbage_docstore(gen: Path) -> None:
@@ -162,7 +219,7 @@ DAMAGE = {
     "truncated-chroma-segment": _truncate_segment,
     "zeroed-chroma-segment": _zero_segment,
     "garbage-chroma-sqlite3": _garbage_chroma_sqlite,
-    "missing-bm25-ids": _missing_bm25_ids,
+    "missing-lexical-meta": _missing_lexical_meta,
     "garbage-docstore": _garbage_docstore,
 }
 
@@ -226,7 +283,12 @@ def _enospc(*args, **kwargs):
 
 
 @pytest.mark.parametrize(
-    "target", ["newsqa.index.lexical.Lexical.save", "newsqa.index.docstore.DocStore.add_article"]
+    "target",
+    [
+        "newsqa.index.segments.SegmentWriter.add",
+        "newsqa.index.docstore.DocStore.add_article",
+        "newsqa.index.docstore.DocStore.commit",
+    ],
 )
 def test_disk_full_keeps_the_old_index_answering(
     target: str, tmp_path: Path, embedder, monkeypatch, capsys
@@ -251,7 +313,9 @@ def test_disk_full_keeps_the_old_index_answering(
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert len(err) == 1 and "disk full" in err[0] and "Traceback" not in err[0]
-    assert IndexDir(index_dir).generations() == before  # the half-built generation is gone
+    assert IndexDir(index_dir).generations() == before
+    vectors = before[0] / "vectors"
+    assert [p.name for p in vectors.iterdir()] == ["base-000001"]  # the half-written delta gone
     assert _article_ids(index_dir) == {SAMPLE_ID}
     code, out, _ = _ask_in_process(index_dir, embedder, monkeypatch, capsys)
     assert code == 0 and "Steve Witkoff" in out
@@ -314,15 +378,15 @@ def test_real_full_disk_keeps_the_old_index_answering(tmp_path: Path) -> None:
 
 
 # -- the record manager out of step with the store -----------------------------------------
-# The document store records which articles (by content hash) gave which passages; BM25
-# and Chroma must hold exactly those passages. These break that from outside.
+# The document store records which articles (by content hash) gave which passages, and how
+# many the lexical index and each Chroma segment must hold. These break that from outside.
 FERRY = "ferry.txt"
 
 
 def _chroma_collection(gen: Path):
     import chromadb
 
-    client = chromadb.PersistentClient(path=str(gen / "chroma"))
+    client = chromadb.PersistentClient(path=str(gen / "vectors" / "base-000001"))
     return client.get_collection(client.list_collections()[0].name)
 
 
@@ -351,9 +415,9 @@ def _docstore_orphan_passages(gen: Path, sample_index: Path) -> None:
         db.execute("DELETE FROM articles WHERE id = ?", (FERRY,))
 
 
-def _bm25_of_another_build(gen: Path, sample_index: Path) -> None:
-    shutil.rmtree(gen / "bm25")
-    shutil.copytree(_current(sample_index) / "bm25", gen / "bm25")
+def _lexical_of_another_build(gen: Path, sample_index: Path) -> None:
+    shutil.rmtree(gen / "lexical")
+    shutil.copytree(_current(sample_index) / "lexical", gen / "lexical")
 
 
 # fault: (damage, whether readers must refuse the index: they compare counts only)
@@ -362,7 +426,7 @@ OUT_OF_STEP = {
     "chroma-stray-passage": (_chroma_stray_passage, True),
     "docstore-lost-article": (_docstore_lost_article, True),
     "docstore-orphan-passages": (_docstore_orphan_passages, False),
-    "bm25-of-another-build": (_bm25_of_another_build, True),
+    "lexical-of-another-build": (_lexical_of_another_build, True),
 }
 
 

@@ -93,7 +93,7 @@ def test_a_generation_pruned_before_its_first_search_leaves_nothing_open(
 
     snapshot = open_snapshot(sample_copy)
     vector = embedder.embed_query("Who represented the US?")
-    shutil.rmtree(snapshot.path / "chroma")  # pruned under the question's feet
+    shutil.rmtree(snapshot.path / "vectors")  # retired under the question's feet
     for _ in range(3):  # each attempt used to leave one more client behind
         with pytest.raises(IndexProblem):
             snapshot.dense_search(vector, 4)
@@ -113,7 +113,7 @@ def test_a_chroma_client_stopped_under_a_snapshot_is_reopened(sample_copy, embed
     try:
         vector = embedder.embed_query("Who represented the US?")
         before = snapshot.dense_search(vector, 2)
-        snapshot._client.close()  # what the build's audit client did to it
+        snapshot._clients[0].close()  # what the build's audit client did to it
         assert snapshot.dense_search(vector, 2) == before
     finally:
         snapshot.close()
