@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsqa.index.chroma import ChromaTarget
+from newsqa.index.chroma import ChromaTarget, stored_records
 from newsqa.index.docstore import DocStore
 from newsqa.index.errors import DiskFullError, IndexCorruptError, disk_full
 from newsqa.index.generations import DOCSTORE, LEXICAL
 from newsqa.index.lexical import Lexical
-from newsqa.index.segments import opened
+from newsqa.index.segments import opened, segment_path
 
 
 def expected_counts(meta: dict[str, str]) -> dict[str, int]:
@@ -65,6 +65,11 @@ def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None
     if not pending and lexical != passages:
         return f"the lexical index holds {lexical} passages, the document store {passages}"
     for name, count in expected.items():
+        quick = None if target.url else stored_records(segment_path(generation, name))
+        if quick is not None:
+            if quick != count:
+                return f"Chroma segment {name} holds {quick} vectors, the document store {count}"
+            continue
         try:
             with opened(target, generation, name, model_slug) as collection:
                 stored = int(collection.count())

@@ -317,16 +317,15 @@ def _update(
         meta = store.get_meta()
         version = int(meta.get("version", "1")) + 1
         base, delta = meta["vectors_base"], meta.get("vectors_delta", "")
-        base_count = int(meta.get("base_count", "0"))
+        base_count, delta_count = int(meta["base_count"]), int(meta["delta_count"])
         gone = store.passages_of(removed)
         gone_ids = [pid for pids in gone.values() for pid in pids]
-        by_segment = store.segment_counts()
         gone_by_segment = store.segments_of(gone_ids)
-        live_base = by_segment.get(BASE, 0) - gone_by_segment.get(BASE, 0)
-        live_delta = by_segment.get(DELTA, 0) - gone_by_segment.get(DELTA, 0)
-        compact = should_compact(
-            live_base + live_delta, live_delta, base_count - live_base
-        )
+        # The delta holds exactly the live passages whose vector is there; the rest of the
+        # live passages have theirs in the base, which also keeps dead ones.
+        live_delta = delta_count - gone_by_segment.get(DELTA, 0)
+        live_base = int(meta["passages"]) - delta_count - gone_by_segment.get(BASE, 0)
+        compact = should_compact(live_base + live_delta, live_delta, base_count - live_base)
         if compact:  # a new base from every live vector; the delta starts empty
             name, kind = segment_name("base", version), BASE
             written = SegmentWriter(target, generation, name, work.slug)
@@ -334,7 +333,7 @@ def _update(
         else:  # the old delta, less what goes, plus what comes
             name, kind = segment_name("delta", version), DELTA
             written = SegmentWriter(target, generation, name, work.slug, source=delta or None)
-            written.delete(gone_ids)
+            written.delete(sorted(store.live(gone_ids, DELTA)))
         summary.embedded = _embed_into(work, work.articles, written, None, kind)
         count = written.count()
         written.close()
@@ -348,7 +347,6 @@ def _update(
             new_base, new_delta, counts = base, name, (base_count, count)
         store.mark_lexical_pending([*removed, *(a.id for a in work.articles)])
         _finish_transaction(store, work, summary, new_base, new_delta, *counts, version)
-        store.set_meta({"previous_segments": ",".join(n for n in (base, delta) if n)})
         store.commit()
         switched = True
         index_dir.touch()

@@ -290,19 +290,15 @@ class DocStore:
         """Which of the passage ids `hits` are in the index now (with their current vector in
         `segment`, when given): the vector and lexical indexes may hold a passage a moment
         longer than the document store, or an older vector of it."""
-        if not hits:
-            return set()
-        marks = ",".join("?" * len(hits))
-        sql = f"SELECT id FROM passages WHERE id IN ({marks})"
-        args: list[str] = list(hits)
-        if segment is not None:
-            sql += " AND segment = ?"
-            args.append(segment)
-        return {row[0] for row in self.db.execute(sql, args)}
-
-    def segment_counts(self) -> dict[str, int]:
-        """Live passages by the segment that holds their vector."""
-        return dict(self.db.execute("SELECT segment, COUNT(*) FROM passages GROUP BY segment"))
+        out: set[str] = set()
+        for at in range(0, len(hits), 500):
+            chunk: list[str] = list(hits[at : at + 500])
+            sql = f"SELECT id FROM passages WHERE id IN ({','.join('?' * len(chunk))})"
+            if segment is not None:
+                sql += " AND segment = ?"
+                chunk.append(segment)
+            out.update(row[0] for row in self.db.execute(sql, chunk))
+        return out
 
     def segments_of(self, ids: Sequence[str]) -> dict[str, int]:
         """How many of the passages `ids` each segment holds the vector of."""

@@ -158,6 +158,15 @@ class Snapshot:
                 self._lexical = lexical
             return self._lexical
 
+    def follow(self, previous: Snapshot) -> None:
+        """Open the vector segments now when the snapshot this one replaces had them open:
+        its clients still hold the unchanged base loaded (clients of one database share
+        it), so an update costs a reader the new delta, not a reload of the whole base."""
+        if previous._store is None:
+            return
+        with contextlib.suppress(IndexProblem):  # opened on the first question instead
+            _ = self._vectors
+
     def _refuse_if_closed(self) -> None:
         if self.closed:  # a replaced generation, closed once nobody leased it
             raise IndexProblem(f"{self.location}: this index generation was closed")
@@ -393,6 +402,7 @@ class IndexHandle:
                 snapshot = open_snapshot(self.index_dir, self.target)
                 snapshot.stamp = stamp
                 if self._snapshot is not None:
+                    snapshot.follow(self._snapshot)
                     self._retired.append(self._snapshot)
                 self._snapshot, self._stamp = snapshot, stamp
             snapshot = self._snapshot
