@@ -23,6 +23,7 @@ generation and switches `CURRENT` to it (see `index.generations`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import shutil
@@ -231,8 +232,8 @@ def build_index(
             with DocStore(current / DOCSTORE, readonly=True) as store:
                 summary.passages = int(store.get_meta().get("passages", "0"))
             if loaded.records != known:  # files touched, not changed: remember them
-                with DocStore(current / DOCSTORE) as store:
-                    store.save_files(loaded.records, known)
+                with contextlib.suppress(Exception), DocStore(current / DOCSTORE) as store:
+                    store.save_files(loaded.records, known)  # (or read them next time)
                     store.commit()
             summary.generation = current.name
             summary.seconds = time.perf_counter() - started
@@ -310,10 +311,11 @@ def _update(
 ) -> None:
     """Change `generation` in place: a new vector segment, one document-store transaction
     (the switch), then the lexical index."""
-    store = DocStore(generation / DOCSTORE)
+    store: DocStore | None = None
     written: SegmentWriter | None = None
     switched = False
     try:
+        store = DocStore(generation / DOCSTORE)
         meta = store.get_meta()
         version = int(meta.get("version", "1")) + 1
         base, delta = meta["vectors_base"], meta.get("vectors_delta", "")
@@ -355,10 +357,13 @@ def _update(
         if written is not None:
             written.close()
         if not switched:
-            store.db.rollback()
+            if store is not None:
+                with contextlib.suppress(Exception):
+                    store.db.rollback()
             if written is not None:
                 discard(target, work.slug, [written.path])
-        store.close()
+        if store is not None:
+            store.close()
         _raise_clearly(exc, index_dir.root, generation, target)
         raise
     store.close()
