@@ -101,6 +101,9 @@ class DocStore:
             # readers use, so a reader (a snapshot holding one read transaction for its
             # life) keeps the state it opened, and never waits for the writer.
             self.db.execute("PRAGMA journal_mode = WAL")
+            # A log that grew while a long-lived reader held checkpoints back is cut back
+            # once they can run again, not kept at its largest.
+            self.db.execute("PRAGMA journal_size_limit = 67108864")
             self.db.executescript(SCHEMA)
         self.db.execute(f"PRAGMA query_only = {int(readonly)}")
 
