@@ -23,6 +23,7 @@ generation and switches `CURRENT` to it (see `index.generations`).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
 import logging
@@ -431,8 +432,11 @@ def _embed_into(
     store: DocStore | None,
     kind: str,
 ) -> int:
-    """Chunk and embed `articles` into `segment`; with `store`, also add their rows there
-    as they are embedded (a full build), else keep them for `_store_articles`."""
+    """Chunk and embed `articles` into `segment`. With `store` (a full build, into a
+    generation nobody reads yet), each article's rows go there as soon as its passages
+    are embedded, committed group by group, so memory and the write-ahead log stay the
+    size of a group; without, they are kept in `work.chunked` for the update's one
+    transaction."""
     pieces: list[tuple[Article, Passage]] = []
     by_article: dict[str, list[Passage]] = {}
     embedder, settings = work.embedder, work.settings
@@ -452,16 +456,31 @@ def _embed_into(
     if work.progress:
         work.progress.start(len(pieces))
     vectors: dict[str, list] = {}
+    waiting = collections.deque(articles)
+
+    def flush() -> None:
+        """Hand on every article (in order) whose passages are all embedded."""
+        stored: list[str] = []
+        while waiting and all(p.id in vectors for p in by_article[waiting[0].id]):
+            article = waiting.popleft()
+            passages = by_article.pop(article.id)
+            done = [vectors.pop(p.id) for p in passages]
+            if store is None:
+                work.chunked.append((article, passages, done))
+            else:
+                store.add_article(article, passages, done, kind)
+                stored.append(article.id)
+        if store is not None and stored:
+            store.passage_terms(stored, terms)
+            store.commit()
+
     for at in range(0, len(pieces), EMBED_GROUP):
         group = pieces[at : at + EMBED_GROUP]
         _embed_group(group, embedder, segment, vectors)
+        flush()
         if work.progress:
             work.progress.advance(len(group))
-    work.chunked = [
-        (a, by_article[a.id], [vectors[p.id] for p in by_article[a.id]]) for a in articles
-    ]
-    if store is not None:
-        _store_articles(work, store, kind)
+    flush()
     return len(pieces)
 
 
@@ -513,8 +532,9 @@ def _sync_lexical(generation: Path, store: DocStore, create: bool = False) -> No
     writer = LexicalWriter(generation / LEXICAL, create=create)
     if not create:
         writer.delete_articles(pending)
-    for passage_id, article_id, passage_terms in store.passage_terms(pending, terms):
-        writer.add(passage_id, article_id, passage_terms)
+    for at in range(0, len(pending), 2000):
+        for passage_id, article_id, found in store.passage_terms(pending[at : at + 2000], terms):
+            writer.add(passage_id, article_id, found)
     writer.commit()
     store.clear_lexical_pending(pending)
     store.commit()
