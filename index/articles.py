@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,28 +73,34 @@ class LoadResult:
 
 @dataclass(frozen=True)
 class FileRecord:
-    """What one file gave at a given size and modification time: each article's id, content
-    hash, date and origin, and the problems found. A file whose size and time are the same
-    next time gives the same again without being read (a no-op build must not read a year
-    of articles to find that nothing changed)."""
+    """What one file gave, read under one default id, at one state of the file (size,
+    modification and change times, inode): each article's id, content hash, date and
+    origin, and the problems found. A file in the same state next time gives the same
+    again without being read (a no-op build must not read a year of articles to find that
+    nothing changed). The change time cannot be set back by tools that keep a copied
+    file's modification time, and a file changed within the last seconds is read again
+    next time (its times may not have ticked since it was read)."""
 
-    size: int
-    mtime_ns: int
+    stamp: tuple[int, int, int, int]  # size, mtime_ns, ctime_ns, inode
+    default_id: str
     articles: tuple[tuple[str, str, str | None, str], ...]
     problems: tuple[tuple[str, str], ...]
 
     def to_json(self) -> str:
-        return json.dumps([self.size, self.mtime_ns, self.articles, self.problems])
+        return json.dumps([self.stamp, self.default_id, self.articles, self.problems])
 
     @classmethod
     def from_json(cls, text: str) -> FileRecord:
-        size, mtime_ns, articles, problems = json.loads(text)
+        stamp, default_id, articles, problems = json.loads(text)
         return cls(
-            size,
-            mtime_ns,
+            (stamp[0], stamp[1], stamp[2], stamp[3]),
+            default_id,
             tuple((a[0], a[1], a[2], a[3]) for a in articles),
             tuple((p[0], p[1]) for p in problems),
         )
+
+
+RACY_NS = 3_000_000_000  # a file changed this recently is not trusted unread next time
 
 
 class _Skip(Exception):
@@ -281,22 +288,26 @@ def load_articles(
     back `unread` (id, content hash, date), its problems as they were."""
     result = LoadResult()
     seen: dict[str, str] = {}
+    began = time.time_ns()
     for source in sources:
         if not source.exists():
             result.problems.append(Problem(str(source), "no such file or folder"))
             continue
         for path, default_id in iter_files(source):
             result.files += 1
-            key = str(path.resolve())
+            key = os.path.abspath(path)
             try:
                 stat = path.stat()
+                stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
             except OSError:
-                stat = None
+                stamp = None
             record = (known or {}).get(key)
-            if stat is not None and record is not None and (
-                record.size,
-                record.mtime_ns,
-            ) == (stat.st_size, stat.st_mtime_ns):
+            if (
+                stamp is not None
+                and record is not None
+                and record.stamp == stamp
+                and record.default_id == default_id
+            ):
                 result.unread += 1
                 items: Iterable[Article | Problem] = [
                     Problem(where, reason) for where, reason in record.problems
@@ -311,10 +322,11 @@ def load_articles(
                     else item
                     for item in _parse_one(path, default_id, max_chars)
                 ]
-            if stat is not None:  # what the file itself gave; duplicates depend on the others
+            if stamp is not None and began - max(stamp[1], stamp[2]) > RACY_NS:
+                # What the file itself gave (duplicates depend on the others).
                 result.records[key] = FileRecord(
-                    stat.st_size,
-                    stat.st_mtime_ns,
+                    stamp,
+                    default_id,
                     tuple(
                         (a.id, a.content_hash, a.published, a.origin)
                         for a in items

@@ -44,7 +44,7 @@ def audit(generation: Path, target: ChromaTarget, model_slug: str) -> str | None
         with DocStore(generation / DOCSTORE, readonly=True) as store:
             meta = store.get_meta()
             pending = bool(store.lexical_pending())
-            counted = store.counts()  # SQLite counts from its b-trees: milliseconds at 1M rows
+            counted = store.counts()  # tens of milliseconds at a million rows
     except Exception as exc:
         return f"document store: {exc}"
     if not meta.get("vectors_base"):

@@ -53,6 +53,7 @@ from newsqa.index.segments import (
     SegmentWriter,
     copy_records,
     discard,
+    folders,
     opened,
     retire,
     segment_name,
@@ -177,6 +178,7 @@ def _reusable(
         try:
             with DocStore(current / DOCSTORE) as store:
                 _sync_lexical(current, store)
+            IndexDir(current.parent).touch()  # readers still on the old state move on
         except Exception as exc:
             if is_disk_full(exc):
                 raise
@@ -236,6 +238,7 @@ def build_index(
                 with contextlib.suppress(Exception), DocStore(current / DOCSTORE) as store:
                     store.save_files(loaded.records, known)  # (or read them next time)
                     store.commit()
+            _clear_leftovers(index_dir, current, target, wanted["model_slug"])
             summary.generation = current.name
             summary.seconds = time.perf_counter() - started
             return summary
@@ -335,7 +338,14 @@ def _update(
             _copy_live(target, generation, work.slug, store, base, delta, set(gone_ids), written)
         else:  # the old delta, less what goes, plus what comes
             name, kind = segment_name("delta", version), DELTA
-            written = SegmentWriter(target, generation, name, work.slug, source=delta or None)
+            written = SegmentWriter(
+                target,
+                generation,
+                name,
+                work.slug,
+                source=delta or None,
+                source_ids=sorted(store.ids_in_segment(DELTA)) if target.url and delta else (),
+            )
             written.delete(sorted(store.live(gone_ids, DELTA)))
         summary.embedded = _embed_into(work, work.articles, written, None, kind)
         count = written.count()
@@ -352,9 +362,12 @@ def _update(
         _finish_transaction(store, work, summary, new_base, new_delta, *counts, version)
         store.commit()
         switched = True
-        index_dir.touch()
         _sync_lexical(generation, store)
+        index_dir.touch()  # readers open the new state (after the lexical index has it)
     except BaseException as exc:
+        if switched:  # readers must see what was committed, even if half finished
+            with contextlib.suppress(Exception):
+                index_dir.touch()
         if written is not None:
             written.close()
         if not switched:
@@ -370,6 +383,7 @@ def _update(
     store.close()
     keep = {new_base, new_delta, base, delta} - {""}
     retire(target, generation, work.slug, sorted(keep))
+    target.drop_generations(work.slug, index_dir.prune())  # e.g. a killed full build's
     summary.generation = generation.name
 
 
@@ -389,7 +403,7 @@ def _copy_live(
             continue
         keep = store.ids_in_segment(kind) - gone
         with opened(target, generation, name, slug) as collection:
-            copy_records(collection, into.collection, keep)
+            copy_records(collection, into.collection, keep)  # one page of ids at a time
 
 
 def _raise_clearly(exc: BaseException, root: Path, where: Path, target: ChromaTarget) -> None:
@@ -407,6 +421,19 @@ def _raise_clearly(exc: BaseException, root: Path, where: Path, target: ChromaTa
             close_client(target.client(where))
         except StoreUnavailableError as down:
             raise down from exc
+
+
+def _clear_leftovers(
+    index_dir: IndexDir, current: Path, target: ChromaTarget, slug: str
+) -> None:
+    """What killed builds left: unfinished generations, and embedded segments numbered past
+    the current version (an update killed before its switch). Cheap: two folder listings."""
+    target.drop_generations(slug, index_dir.prune())
+    if target.url is None:
+        with DocStore(current / DOCSTORE, readonly=True) as store:
+            version = int(store.get_meta().get("version", "1"))
+        late = [p for p in folders(current) if int(p.name.rsplit("-", 1)[1]) > version]
+        discard(target, slug, late)
 
 
 def _published(index_dir: IndexDir, generation: Path) -> bool:

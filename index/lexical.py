@@ -144,7 +144,8 @@ class Lexical:
     def idf(self, term: str) -> float:
         """Inverse document frequency of a (normalized) term; unseen terms weigh most."""
         n = self.count
-        df = int(self._searcher.doc_freq(TERMS, _safe(term)))
+        # Deleted passages count in document frequencies until tantivy merges them away.
+        df = min(n, int(self._searcher.doc_freq(TERMS, _safe(term))))
         return float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)))
 
 

@@ -68,19 +68,24 @@ class SegmentWriter:
         name: str,
         model_slug: str,
         source: str | None = None,
+        source_ids: Sequence[str] = (),
     ) -> None:
+        """`source`: the segment to start from (embedded, its folder is copied whole; on a
+        server, its records `source_ids` are copied over)."""
         self.target = target
         self.path = segment_path(generation, name)
         self.name = name
+        self.slug = model_slug
         self.collection_name = target.collection_name(model_slug, self.path)
+        self.client: Any = None
         discard(target, model_slug, [self.path])  # left by an interrupted update
-        if target.url is None:
-            if source:
-                shutil.copytree(segment_path(generation, source), self.path)
-            else:
-                self.path.mkdir(parents=True, exist_ok=True)
-        self.client = target.client(self.path)
         try:
+            if target.url is None:
+                if source:
+                    shutil.copytree(segment_path(generation, source), self.path)
+                else:
+                    self.path.mkdir(parents=True, exist_ok=True)
+            self.client = target.client(self.path)
             self.collection = self.client.get_or_create_collection(
                 self.collection_name, configuration={"hnsw": {"space": "cosine"}}
             )
@@ -88,9 +93,10 @@ class SegmentWriter:
                 old = self.client.get_collection(
                     target.collection_name(model_slug, segment_path(generation, source))
                 )
-                copy_records(old, self.collection)
+                copy_records(old, self.collection, source_ids)
         except BaseException:
             self.close()
+            discard(target, model_slug, [self.path])  # a half copy must not fill the disk
             raise
 
     def add(self, ids: list[str], vectors: list, documents: list[str], metadatas: list) -> None:
@@ -107,33 +113,26 @@ class SegmentWriter:
         return int(self.collection.count())
 
     def close(self) -> None:
-        close_client(self.client)
+        if self.client is not None:
+            close_client(self.client)
+            self.client = None
 
 
-def copy_records(
-    source: Any, target: Any, keep: Iterable[str] | None = None, page: int = PAGE
-) -> None:
-    """Copy records (vectors, documents, metadata) between collections: all of them, or only
-    the ids in `keep`."""
-    wanted = set(keep) if keep is not None else None
-    offset = 0
-    while True:
+def copy_records(source: Any, target: Any, ids: Iterable[str], page: int = PAGE) -> None:
+    """Copy the records `ids` (vectors, documents, metadata) between collections, a page of
+    ids at a time (paging by offset would rescan what came before at every page)."""
+    wanted = sorted(ids)
+    for at in range(0, len(wanted), page):
         batch = source.get(
-            limit=page, offset=offset, include=["embeddings", "documents", "metadatas"]
+            ids=wanted[at : at + page], include=["embeddings", "documents", "metadatas"]
         )
-        if not batch["ids"]:
-            return
-        rows = [
-            i for i, pid in enumerate(batch["ids"]) if wanted is None or pid in wanted
-        ]
-        if rows:
+        if batch["ids"]:
             target.add(
-                ids=[batch["ids"][i] for i in rows],
-                embeddings=[batch["embeddings"][i] for i in rows],
-                documents=[batch["documents"][i] for i in rows],
-                metadatas=[batch["metadatas"][i] for i in rows],
+                ids=batch["ids"],
+                embeddings=batch["embeddings"],
+                documents=batch["documents"],
+                metadatas=batch["metadatas"],
             )
-        offset += page
 
 
 @contextlib.contextmanager

@@ -60,6 +60,7 @@ class IndexStatus:
 
 RETRY_OPEN_S = 5.0  # after a failed open of the vector store, how long BM25 answers alone
 OVERFETCH = 20  # extra hits asked of each part, for those the document store no longer holds
+MAX_ASK = 2000  # the most hits asked of one vector segment for one search
 
 
 class Snapshot:
@@ -103,7 +104,7 @@ class Snapshot:
         self._vectors_lock = threading.Lock()  # opening Chroma once
         self._vectors_failed: tuple[float, BaseException] | None = None
         self._clients: list[Any] = []
-        self._store: dict[str, Any] | None = None  # segment kind → LangChain Chroma
+        self._store: dict[str, Any] | None = None  # segment kind → its Chroma collection
         self._lexical: Lexical | None = None
         self.users = 0  # questions reading it now (counted by `IndexHandle`)
         self.stamp: tuple[int, int] | None = None  # the pointer stamp it was opened under
@@ -126,7 +127,9 @@ class Snapshot:
         return self.meta["model"]
 
     def status(self) -> IndexStatus:
-        articles, passages, sentences = self.docs.counts()
+        with self._lock:
+            articles, passages, sentences = self.docs.counts()
+            newest = self.docs.newest_published()
         return IndexStatus(
             location=str(self.location),
             articles=articles,
@@ -135,7 +138,7 @@ class Snapshot:
             model=self.model,
             built_at=self.meta.get("built_at"),
             generation=self.path.name,
-            newest_published=self.docs.newest_published(),
+            newest_published=newest,
             store=self.target.url or "embedded",
         )
 
@@ -153,10 +156,21 @@ class Snapshot:
                     raise damaged(self.location, f"lexical index: {exc}") from None
                 with self._lock:
                     pending = bool(self.docs.lexical_pending())
-                if not pending:  # an update still bringing it up to date: it may differ
+                # An update still bringing it up to date, or one made since this snapshot
+                # opened, may make it differ: only a difference nothing explains is damage.
+                if not pending and self._version_now() == self.meta.get("version"):
                     self._check_count("the lexical index", lexical.count, "passages")
                 self._lexical = lexical
             return self._lexical
+
+    def _version_now(self) -> str | None:
+        """The document store's version as committed now (outside this snapshot's read
+        transaction)."""
+        try:
+            with DocStore(self.path / DOCSTORE, readonly=True) as now:
+                return now.get_meta().get("version")
+        except Exception:
+            return None
 
     def follow(self, previous: Snapshot) -> None:
         """Open the vector segments now when the snapshot this one replaces had them open:
@@ -208,8 +222,6 @@ class Snapshot:
         was retired before this first search) are closed at once. One used to stay
         referenced until the next attempt replaced it, and then never be closed: the deleted
         database stayed open, 4 descriptors each time (found by the soak test)."""
-        from langchain_chroma import Chroma
-
         clients: list[Any] = []
         stores: dict[str, Any] = {}
         name = self.collection
@@ -218,13 +230,9 @@ class Snapshot:
                 name = self._collection_of(segment)
                 if not clients or self.target.url is None:  # a server needs one client
                     clients.append(self.target.client(segment_path(self.path, segment)))
-                stored = clients[-1].get_collection(name).count()
-                self._check_count(f"Chroma segment {segment}", stored, segment)
-                stores[kind] = Chroma(
-                    client=clients[-1],
-                    collection_name=name,
-                    create_collection_if_not_exists=False,
-                )
+                collection = clients[-1].get_collection(name)
+                self._check_count(f"Chroma segment {segment}", collection.count(), segment)
+                stores[kind] = collection
         except BaseException as exc:
             for client in clients:
                 close_client(client)
@@ -280,16 +288,27 @@ class Snapshot:
 
     def _query(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Each segment's nearest live passages, merged by similarity. A segment is asked
-        for more than `k`: some of its hits may be dead (deleted or replaced since)."""
+        for more than `k`: some of its hits may be dead (deleted or replaced since); when
+        too many were, it is asked again for more (dead vectors can cluster: a story
+        whose old reports all left the index)."""
         stores = self._vectors
         merged: list[tuple[str, float]] = []
         for kind, store in stores.items():
-            with self._lock:
-                found = store.similarity_search_by_vector_with_relevance_scores(
-                    vector.tolist(), k=k + OVERFETCH
-                )
-            # Chroma reports cosine distance; callers get similarity.
-            merged += self._live([(doc.id, 1.0 - float(d)) for doc, d in found], kind)
+            if not expected_counts(self.meta).get(dict(self.segments)[kind]):
+                continue  # an empty delta (Chroma refuses to search an empty collection)
+            ask = k + OVERFETCH
+            while True:
+                with self._lock:  # ids and distances only: documents are in the store
+                    result = store.query(
+                        query_embeddings=[vector.tolist()], n_results=ask, include=["distances"]
+                    )
+                found = list(zip(result["ids"][0], result["distances"][0], strict=True))
+                # Chroma reports cosine distance; callers get similarity.
+                live = self._live([(pid, 1.0 - float(d)) for pid, d in found], kind)
+                if len(live) >= k or len(found) < ask or ask >= MAX_ASK:
+                    break
+                ask = min(MAX_ASK, ask * 4)
+            merged += live
         merged.sort(key=lambda hit: -hit[1])
         return merged
 
@@ -313,7 +332,13 @@ class Snapshot:
         return None
 
     def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        return self._live(self.lexical.search(query, k + OVERFETCH))[:k]
+        ask = k + OVERFETCH
+        while True:
+            found = self.lexical.search(query, ask)
+            live = self._live(found)
+            if len(live) >= k or len(found) < ask or ask >= MAX_ASK:
+                return live[:k]
+            ask = min(MAX_ASK, ask * 4)
 
     def passages(self, ids: Sequence[str]) -> dict[str, PassageRecord]:
         with self._lock:

@@ -369,3 +369,65 @@ def test_retention_keeps_dated_articles_inside_the_window() -> None:
         Article("d", "x"),
     ]
     assert [a.id for a in retained(articles, 30, today=day)] == ["a", "c", "d"]
+
+
+def test_a_no_op_reads_no_unchanged_file_and_sees_every_change(
+    tmp_path: Path, counting: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unchanged files are known by their size, times and inode and not read again; an edit
+    that keeps the size and puts the modification time back (as `cp -p` or `rsync -t`
+    would) is still seen, through the change time."""
+    from newsqa.index import articles as articles_module
+
+    monkeypatch.setattr(articles_module, "RACY_NS", 0)  # no window of recent changes
+    src = corpus(tmp_path / "src", ARTICLES)
+    settings = make_settings(tmp_path / "ix", articles_dir=src)
+    build_index(settings, embedder=counting)
+    read: list[str] = []
+    parse = articles_module._parse_one
+
+    def counted(path: Path, *args, **kwargs):
+        read.append(path.name)
+        return parse(path, *args, **kwargs)
+
+    monkeypatch.setattr(articles_module, "_parse_one", counted)
+    summary = build_index(settings, embedder=counting)
+    assert read == [] and not summary.changed and summary.unchanged == 3
+
+    b = src / "b.txt"
+    stat = b.stat()
+    b.write_text(ARTICLES["b.txt"].replace("300", "700"))  # same size
+    os.utime(b, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert b.stat().st_size == stat.st_size and b.stat().st_mtime_ns == stat.st_mtime_ns
+    summary = build_index(settings, embedder=counting)
+    assert read == ["b.txt"] and summary.updated == 1
+    snapshot = open_snapshot(settings.index_dir)
+    assert "700 families" in snapshot.articles(["b.txt"])["b.txt"].text
+
+
+def test_a_reader_follows_updates_in_place(tmp_path: Path, counting: CountingEmbedder) -> None:
+    """A long-running reader (the bot's `IndexHandle`) sees each in-place update on its next
+    question: the new article by BM25 and by its vector, a deleted one nowhere; a question
+    that leased before the update keeps the state it started with."""
+    from newsqa.index import IndexHandle
+
+    src = corpus(tmp_path / "src", ARTICLES)
+    settings = make_settings(tmp_path / "ix", articles_dir=src)
+    build_index(settings, embedder=counting)
+    handle = IndexHandle(settings)
+    with handle.lease() as before:
+        assert before.lexical_search("Geneva summit", 3)[0][0] == "a.txt#0"
+        (src / "a.txt").unlink()
+        (src / "d.txt").write_text("The Rotterdam harbour strike ended on Friday.")
+        build_index(settings, embedder=counting)
+        assert before.lexical_search("Geneva summit", 3)[0][0] == "a.txt#0"  # its state
+        assert "a.txt" in before.articles(["a.txt"])
+    with handle.lease() as after:
+        assert after is not before
+        assert after.lexical_search("Rotterdam harbour", 3)[0][0] == "d.txt#0"
+        assert after.lexical_search("Geneva summit", 3) == []
+        dense = after.dense_search(counting.embed_query("Rotterdam harbour strike"), 10)
+        assert "d.txt#0" in [pid for pid, _ in dense]
+        assert all(not pid.startswith("a.txt") for pid, _ in dense)
+        assert after.articles(["a.txt"]) == {}
+    handle.close()
