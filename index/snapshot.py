@@ -67,10 +67,12 @@ class Snapshot:
     """One generation as it was when opened, read-only: dense search, BM25, texts and
     sentences.
 
-    The vector segments and the lexical index are pinned at opening (a build never changes
-    what they hold in place for the searcher that has them open); the document store is
-    read as it is now, and decides which hits are live: a search skips a passage the store
-    no longer holds, or whose current vector lives in another segment."""
+    The document store is read in one read transaction, begun when the snapshot opens: its
+    texts, passages and sentences stay those of that state. The vector segments and the
+    lexical index, opened on first use, hold what they held then (a build never changes a
+    named segment, and a tantivy searcher keeps its segments), give or take an update made
+    meanwhile; the document store decides which of their hits are live: a search skips a
+    passage it does not hold, or whose current vector it places in the other segment."""
 
     def __init__(self, path: Path, location: Path, target: ChromaTarget | None = None) -> None:
         self.path = path
