@@ -32,7 +32,17 @@ TOKEN = "123456:LOADTEST"
 GOLD = ROOT / "tests" / "data" / "gold_abu_dhabi.jsonl"
 
 
-def run_store(label: str, chroma_url: str | None, chats: int, per_chat: int) -> dict:
+def run_store(
+    label: str,
+    chroma_url: str | None,
+    chats: int,
+    per_chat: int,
+    processes: int = 1,
+    database_url: str | None = None,
+) -> dict:
+    """Throughput and latency of `processes` webhook processes sharing one index (and one
+    database when `database_url` is set). A chat's questions go to the processes in turn,
+    as a load balancer without sticky sessions would send them."""
     from newsqa.bot.telegram.app import webhook_secret
     from newsqa.index import build_index
     from newsqa.settings import load_settings
@@ -40,8 +50,8 @@ def run_store(label: str, chroma_url: str | None, chats: int, per_chat: int) -> 
     work = Path(tempfile.mkdtemp(prefix="newsqa-load-"))
     build_index(load_settings(index_dir=work / "ix", chroma_url=chroma_url))
     api = FakeBotApi(TOKEN).start()
-    port = free_port()
-    hook = f"http://127.0.0.1:{port}/hook"
+    ports = [free_port() for _ in range(processes)]
+    hooks = [f"http://127.0.0.1:{port}/hook" for port in ports]
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -52,30 +62,35 @@ def run_store(label: str, chroma_url: str | None, chats: int, per_chat: int) -> 
     }
     if chroma_url:
         env["NEWSQA_CHROMA_URL"] = chroma_url
-    bot = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "newsqa.bot.cli",
-            "telegram",
-            "--webhook-url",
-            hook,
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    if database_url:
+        env["NEWSQA_DATABASE_URL"] = database_url
+    bots = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "newsqa.bot.cli",
+                "telegram",
+                "--webhook-url",
+                hook,
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for hook, port in zip(hooks, ports, strict=True)
+    ]
     questions = [json.loads(x)["question"] for x in GOLD.read_text().splitlines() if x]
     latencies: list[float] = []
     failures = 0
     lock = threading.Lock()
     secret = webhook_secret(TOKEN)
     try:
-        if not api.wait_for(lambda: bool(api.of("setWebhook")), 60):
-            raise SystemExit("bench.load: the bot never registered its webhook")
+        if not api.wait_for(lambda: len(api.of("setWebhook")) >= processes, 90):
+            raise SystemExit("bench.load: a bot process never registered its webhook")
         time.sleep(1.0)
 
         def chat(chat_id: int) -> None:
@@ -86,7 +101,7 @@ def run_store(label: str, chroma_url: str | None, chats: int, per_chat: int) -> 
                 before = len(api.sent(chat_id))
                 began = time.perf_counter()
                 request = urllib.request.Request(
-                    hook,
+                    hooks[(chat_id + n) % processes],
                     json.dumps(update).encode(),
                     method="POST",
                     headers={
@@ -113,14 +128,17 @@ def run_store(label: str, chroma_url: str | None, chats: int, per_chat: int) -> 
             thread.join(timeout=600)
         seconds = time.perf_counter() - began
     finally:
-        bot.terminate()
-        try:
-            bot.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            bot.kill()
+        for bot in bots:
+            bot.terminate()
+        for bot in bots:
+            try:
+                bot.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                bot.kill()
         api.stop()
     return {
         "store": label,
+        "processes": processes,
         "questions": len(latencies),
         "failed": failures,
         "seconds": seconds,
@@ -134,22 +152,56 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.load")
     parser.add_argument("--chats", type=int, default=50)
     parser.add_argument("--questions", type=int, default=4, help="questions per chat")
+    parser.add_argument(
+        "--processes", type=int, default=3, help="webhook processes of the shared-state run"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="the shared database of that run (default: a PostgreSQL the bench starts)",
+    )
+    parser.add_argument("--only-shared", action="store_true", help="skip the one-process runs")
     args = parser.parse_args()
-    results = [run_store("embedded", None, args.chats, args.questions)]
-    with tempfile.TemporaryDirectory() as data:
-        server = ChromaServer(Path(data)).start()
-        try:
-            results.append(run_store("Chroma server", server.url, args.chats, args.questions))
-        finally:
-            server.stop()
-    print(f"{args.chats} chats x {args.questions} questions through the webhook, one bot process")
-    print("| store | answered | failed | seconds | questions/s | p50 ms | p95 ms |")
-    print("|---|---|---|---|---|---|---|")
+    results = []
+    if not args.only_shared:
+        results.append(run_store("embedded", None, args.chats, args.questions))
+        with tempfile.TemporaryDirectory() as data:
+            server = ChromaServer(Path(data)).start()
+            try:
+                results.append(
+                    run_store("Chroma server", server.url, args.chats, args.questions)
+                )
+            finally:
+                server.stop()
+    if args.processes > 1:
+        results.append(shared_run(args))
+    print(f"{args.chats} chats x {args.questions} questions through the webhook")
+    print("| store | processes | answered | failed | seconds | questions/s | p50 ms | p95 ms |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['store']} | {r['questions']} | {r['failed']} | {r['seconds']:.1f} | "
-            f"{r['per_second']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} |"
+            f"| {r['store']} | {r['processes']} | {r['questions']} | {r['failed']} | "
+            f"{r['seconds']:.1f} | {r['per_second']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} |"
         )
+
+
+def shared_run(args: argparse.Namespace) -> dict:
+    """`--processes` webhook processes behind one URL list, sharing one database."""
+    if args.database_url:
+        return run_store(
+            "embedded + database", None, args.chats, args.questions, args.processes,
+            args.database_url,
+        )
+    from postgres_server import PostgresServer
+
+    with tempfile.TemporaryDirectory() as data:
+        server = PostgresServer(Path(data)).start()
+        try:
+            return run_store(
+                "embedded + PostgreSQL", None, args.chats, args.questions, args.processes,
+                server.url,
+            )
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":
