@@ -124,7 +124,6 @@ def connect(target: str | Path, *, wal: bool = False, upgrade: bool = True) -> D
     elif isinstance(target, str) and "://" in text:
         path = sqlite_path(text)
         if path is None:
-            scheme = urlsplit(text).scheme
             raise DatabaseError(
                 f"NEWSQA_DATABASE_URL: not a database URL {shown(text)!r}; "
                 "give postgresql://user:password@host:5432/name or sqlite:///path"

@@ -35,7 +35,7 @@ from newsqa.bot.telegram.app import webhook_secret
 pytestmark = pytest.mark.timeout(240)
 
 TOKEN = "424242:MULTIHOST"
-PERIOD_S = 3.0  # the refresh period (NEWSQA_REFRESH_MINUTES=0.05)
+PERIOD_S = 2.0  # the refresh period (NEWSQA_REFRESH_MINUTES as a fraction)
 ANN, BOB = 7001, 7002
 EMPTY_FEED = (
     '<?xml version="1.0"?><rss version="2.0"><channel><title>Quiet wire</title>'
