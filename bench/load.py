@@ -3,9 +3,11 @@
 Starts a fake Telegram Bot API on 127.0.0.1 (tests/fake_bot_api.py), runs the real bot
 in webhook mode as its own process, and lets `--chats` simulated chats each POST
 `--questions` questions to the webhook one after another, waiting for each reply.
-Runs once with the embedded store and once against a real `chroma run` server, and
-prints throughput and latency (POST → the bot's sendMessage) for both. Bounded: a
-fixed number of questions, each with a timeout; it stops by itself.
+Runs one process with the embedded store, one against a real `chroma run` server, and
+`--processes` processes (default 3) sharing one Chroma server and one PostgreSQL (started
+from the Debian package's binaries, tests/postgres_server.py), a chat's questions going to
+the processes in turn; prints throughput and latency (POST → the bot's sendMessage) for
+each. Bounded: a fixed number of questions, each with a timeout; it stops by itself.
 """
 
 from __future__ import annotations
@@ -167,9 +169,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as data:
             server = ChromaServer(Path(data)).start()
             try:
-                results.append(
-                    run_store("Chroma server", server.url, args.chats, args.questions)
-                )
+                results.append(run_store("Chroma server", server.url, args.chats, args.questions))
             finally:
                 server.stop()
     if args.processes > 1:
@@ -185,23 +185,26 @@ def main() -> None:
 
 
 def shared_run(args: argparse.Namespace) -> dict:
-    """`--processes` webhook processes behind one URL list, sharing one database."""
-    if args.database_url:
-        return run_store(
-            "embedded + database", None, args.chats, args.questions, args.processes,
-            args.database_url,
-        )
-    from postgres_server import PostgresServer
-
+    """`--processes` webhook processes behind one URL list, as on several hosts: one Chroma
+    server for the vectors and one database (a PostgreSQL the bench starts, unless
+    `--database-url` names one) for everything else."""
     with tempfile.TemporaryDirectory() as data:
-        server = PostgresServer(Path(data)).start()
+        chroma = ChromaServer(Path(data) / "chroma").start()
+        server = None
         try:
-            return run_store(
-                "embedded + PostgreSQL", None, args.chats, args.questions, args.processes,
-                server.url,
-            )
+            url = args.database_url
+            label = "Chroma server + database"
+            if not url:
+                from postgres_server import PostgresServer
+
+                server = PostgresServer(Path(data) / "postgres").start()
+                url = server.new_database("load")
+                label = "Chroma server + PostgreSQL"
+            return run_store(label, chroma.url, args.chats, args.questions, args.processes, url)
         finally:
-            server.stop()
+            if server is not None:
+                server.stop()
+            chroma.stop()
 
 
 if __name__ == "__main__":
