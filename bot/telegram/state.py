@@ -14,6 +14,7 @@ from newsqa.bot.answer import Citation
 from newsqa.bot.bounded import Bounded
 from newsqa.bot.retrieve import Candidate
 from newsqa.bot.telegram.access import AccessPolicy, RateLimiter
+from newsqa.leases import holder_name
 
 if TYPE_CHECKING:
     from telegram.ext import CallbackContext
@@ -69,6 +70,7 @@ class BotState:
     undo: list[Callable[[], None]] = field(default_factory=list)
     watches: WatchStore | None = None  # opened on first use (a bot starts writing nothing)
     database: Database | None = None  # the database processes share, when there is one
+    holder: str = field(default_factory=holder_name)  # this process, as leases name it
     refresher: Refresher | None = None  # the timed refresh's lease, opened on first use
 
     def watch_store(self) -> WatchStore:
