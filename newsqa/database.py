@@ -281,11 +281,12 @@ class _PostgresSession:
 
 class PostgresDatabase(Database):
     """A PostgreSQL database through a small psycopg pool (connections opened as threads
-    need them, at most `max_size`)."""
+    need them, at most `max_size`; a bot process opens a few such databases, so budget
+    about 20 connections a process in the server's `max_connections`)."""
 
     dialect: Dialect = "postgresql"
 
-    def __init__(self, url: str, *, max_size: int = 8) -> None:
+    def __init__(self, url: str, *, max_size: int = 4) -> None:
         self.url = url
         self.where = shown(url)
         try:
@@ -296,13 +297,12 @@ class PostgresDatabase(Database):
                 "NEWSQA_DATABASE_URL names PostgreSQL, but psycopg is not installed: "
                 "pip install 'psycopg[binary]' psycopg-pool"
             ) from None
-        self._errors = _psycopg_errors()
         self.IntegrityError = psycopg.IntegrityError
         # Fail fast with one line when the server is not there, before a pool retries.
         try:
             with self._connect():
                 pass
-        except self._errors as exc:
+        except psycopg.Error as exc:
             raise DatabaseError(f"cannot connect to the database at {self.where}: {exc}") from None
         self._pool = ConnectionPool(
             url,
@@ -337,9 +337,3 @@ class PostgresDatabase(Database):
         pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.close()
-
-
-def _psycopg_errors() -> tuple[type[BaseException], ...]:
-    import psycopg
-
-    return (psycopg.Error,)

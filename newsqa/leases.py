@@ -184,9 +184,12 @@ class Refresher:
             now = clock(session)
             if due is not None and due > now:
                 return False
-            following = due + self.period_s if due is not None else now + self.period_s
-            if following <= now:  # every process was down for a while: start afresh
-                following = now + self.period_s
+            # One period on; a run that came late (a takeover, a busy host) keeps at least
+            # half a period before the next, and after every process was down the schedule
+            # starts afresh from now.
+            following = now + self.period_s
+            if due is not None and due + self.period_s > now:
+                following = max(due + self.period_s, now + self.period_s / 2)
             session.execute(
                 "UPDATE leases SET due = ? WHERE name = ? AND holder = ?",
                 (following, self.name, self.holder),
