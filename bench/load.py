@@ -41,6 +41,7 @@ def run_store(
     per_chat: int,
     processes: int = 1,
     database_url: str | None = None,
+    servers: tuple[int, ...] = (),
 ) -> dict:
     """Throughput and latency of `processes` webhook processes sharing one index (and one
     database when `database_url` is set). A chat's questions go to the processes in turn,
@@ -122,6 +123,7 @@ def run_store(
                     else:
                         failures += 1
 
+        cpu_before = cpu_seconds([bot.pid for bot in bots], servers)
         began = time.perf_counter()
         threads = [threading.Thread(target=chat, args=(1000 + i,)) for i in range(chats)]
         for thread in threads:
@@ -129,6 +131,7 @@ def run_store(
         for thread in threads:
             thread.join(timeout=600)
         seconds = time.perf_counter() - began
+        cpu = cpu_seconds([bot.pid for bot in bots], servers) - cpu_before
     finally:
         for bot in bots:
             bot.terminate()
@@ -147,7 +150,32 @@ def run_store(
         "per_second": len(latencies) / seconds,
         "p50": p(latencies, 50),
         "p95": p(latencies, 95),
+        "cpu_ms": 1000 * cpu / max(1, len(latencies)),
     }
+
+
+def cpu_seconds(pids: list[int], servers: tuple[int, ...] = ()) -> float:
+    """CPU time (user + system) used by the bot processes and by the `servers` (the Chroma
+    server, PostgreSQL's postmaster) with their child processes (PostgreSQL's backends):
+    a figure that other work on the same cores inflates far less than wall-clock
+    throughput."""
+    tick = os.sysconf("SC_CLK_TCK")
+    watched = set(pids) | set(servers)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) in servers:  # a child of a server: a backend
+            watched.add(int(stat.parent.name))
+    total = 0.0
+    for pid in watched:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def main() -> None:
@@ -169,18 +197,25 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as data:
             server = ChromaServer(Path(data)).start()
             try:
-                results.append(run_store("Chroma server", server.url, args.chats, args.questions))
+                pids = (server.proc.pid,) if server.proc else ()
+                results.append(
+                    run_store("Chroma server", server.url, args.chats, args.questions, servers=pids)
+                )
             finally:
                 server.stop()
     if args.processes > 1:
         results.append(shared_run(args))
     print(f"{args.chats} chats x {args.questions} questions through the webhook")
-    print("| store | processes | answered | failed | seconds | questions/s | p50 ms | p95 ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| store | processes | answered | failed | seconds | questions/s | p50 ms | p95 ms "
+        "| CPU ms/question |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
             f"| {r['store']} | {r['processes']} | {r['questions']} | {r['failed']} | "
-            f"{r['seconds']:.1f} | {r['per_second']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} |"
+            f"{r['seconds']:.1f} | {r['per_second']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} | "
+            f"{r['cpu_ms']:.0f} |"
         )
 
 
@@ -200,7 +235,10 @@ def shared_run(args: argparse.Namespace) -> dict:
                 server = PostgresServer(Path(data) / "postgres").start()
                 url = server.new_database("load")
                 label = "Chroma server + PostgreSQL"
-            return run_store(label, chroma.url, args.chats, args.questions, args.processes, url)
+            pids = tuple(proc.pid for proc in (chroma.proc, server and server.proc) if proc)
+            return run_store(
+                label, chroma.url, args.chats, args.questions, args.processes, url, pids
+            )
         finally:
             if server is not None:
                 server.stop()
