@@ -325,3 +325,64 @@ def test_settings_name_the_database(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "index", database_url="postgresql://u@h/db")
     assert settings.database_url == "postgresql://u@h/db"
     assert make_settings(tmp_path / "index").database_url is None
+
+
+def test_a_watches_file_from_before_versioning_and_topic_watches_is_upgraded(
+    tmp_path: Path,
+) -> None:
+    """A watches.sqlite written by an older newsqa (no `kind` column, no schema_version)
+    keeps its watches, and gets the column and the version."""
+    path = tmp_path / "watches.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE watches (id INTEGER PRIMARY KEY, owner TEXT NOT NULL, n INTEGER NOT "
+            "NULL, question TEXT NOT NULL, norm TEXT NOT NULL, chat_id INTEGER, user_id INTEGER,"
+            " created REAL NOT NULL, paused INTEGER NOT NULL DEFAULT 0, baseline TEXT NOT NULL,"
+            " UNIQUE (owner, n), UNIQUE (owner, norm));"
+            "CREATE TABLE watch_outbox (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, "
+            "watch_id INTEGER NOT NULL, owner TEXT NOT NULL, chat_id INTEGER, text TEXT NOT "
+            "NULL, created REAL NOT NULL, state TEXT NOT NULL DEFAULT 'pending');"
+        )
+        db.execute(
+            "INSERT INTO watches (owner, n, question, norm, chat_id, created, baseline) "
+            "VALUES ('tg:5', 1, 'Who won?', 'who won', 5, 1.0, ?)",
+            (Baseline("none", None).to_json(),),
+        )
+    with WatchStore(path) as store:
+        (watch,) = store.list("tg:5")
+        assert (watch.question, watch.kind, watch.topic) == ("Who won?", "question", False)
+        store.add("tg:5", "ceasefire talks", Baseline("topic", None), kind="topic")
+        assert [w.kind for w in store.list("tg:5")] == ["question", "topic"]
+    assert _version(str(path)) == SCHEMA_VERSION
+
+
+def test_the_bots_builds_hold_the_database_lease(
+    database_url: str, sample_index: Path, answerer
+) -> None:
+    """With a shared database the bot's build (the timed refresh, /add, /reindex) runs under
+    the `index-build` lease, and its rate limits and buttons are the database's."""
+    from newsqa.bot.telegram.app import build_application
+    from newsqa.bot.telegram.state import get_state
+    from newsqa.leases import BUILD_LEASE
+
+    seen = []
+
+    def build():
+        with connect(database_url) as db:
+            seen.append(holder_of(db, BUILD_LEASE))
+        return "built"
+
+    settings = make_settings(sample_index, database_url=database_url, telegram_bot_token="1:abc")
+    state = get_state(build_application(settings, answerer, build=build))
+    try:
+        assert state.build() == "built" and seen[0] is not None
+        with connect(database_url) as db:
+            assert holder_of(db, BUILD_LEASE) is None  # given back
+        assert isinstance(state.limiter, DatabaseRateLimiter)
+        assert isinstance(state.sources, DatabaseSources)
+    finally:
+        for undo in state.undo:
+            undo()
+        state.executor.shutdown(wait=False)
+        if state.database is not None:
+            state.database.close()
