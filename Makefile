@@ -6,7 +6,7 @@ PIP    := $(BIN)/python -m pip
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install install-test index run test lint bench train-reader calibrate-reader train-support calibrate-support clean
+.PHONY: install install-test postgres-server index run test lint bench train-reader calibrate-reader train-support calibrate-support clean
 
 # The venv and the project. torch is pinned and installed first: on these machines
 # torch==2.13.0 is a CPU wheel on disk, an unpinned torch pulls a multi-GB CUDA build.
@@ -40,6 +40,21 @@ $(VENV)/.test-extras: $(BIN)/newsqa
 
 install-test: $(VENV)/.test-extras
 
+# The tests start a real PostgreSQL server of their own (tests/postgres_server.py) from the
+# Debian package's binaries: installed here when missing, silent when present. (sudo when
+# not root; the server itself never runs as root.)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+postgres-server:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || command -v postgres >/dev/null; then \
+		:; \
+	else \
+		echo "Installing PostgreSQL (the Debian package) for the tests' database server"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			postgresql >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends postgresql >/dev/null; }; \
+	fi
+
 index: install
 	$(BIN)/newsqa index
 
@@ -49,7 +64,7 @@ run: index
 lint: install-test
 	$(BIN)/ruff check newsqa bot index prompts tests bench train
 
-test: install-test
+test: install-test postgres-server
 	$(BIN)/ruff check newsqa bot index prompts tests bench train
 	$(BIN)/python -m pytest
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from newsqa.database import DatabaseError
 from newsqa.index.cli import (
     EXIT_FAILED,
     EXIT_OK,
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "health",
         parents=[common],
-        help="exit 0 when the index and the vector store answer (for load balancers)",
+        help="exit 0 when the index, the vector store and the database answer (load balancers)",
     )
     p = sub.add_parser("ask", parents=[common], help="answer one question, or a batch")
     p.add_argument("question", nargs="?", help="the question")
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(args.verbose, json_lines=True)
     try:
         return COMMANDS[args.command](args, settings)
+    except DatabaseError as exc:  # unreachable, or written by a newer newsqa: one line
+        return fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return fail("interrupted", EXIT_FAILED)
     except BrokenPipeError:
@@ -184,11 +187,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 @_with_index
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
-    """Exit 0 with one `ok:` line when the index opens and its vector store answers;
-    otherwise one `newsqa: error:` line and exit 1 (2: no index there)."""
-    from newsqa.bot.health import check_health, healthy_line
+    """Exit 0 with one `ok:` line when the index opens, its vector store answers and the
+    shared database (if any) answers; otherwise one `newsqa: error:` line and exit 1 (2: no
+    index there)."""
+    from newsqa.bot.health import check_database, check_health, healthy_line
 
-    print(healthy_line(check_health(settings)))
+    status = check_health(settings)
+    print(healthy_line(status, check_database(settings)))
     return EXIT_OK
 
 
@@ -276,8 +281,34 @@ def cmd_telegram(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    """Build or update the index."""
-    return run_index(args, settings)
+    """Build or update the index (under the shared database's build lease, when processes
+    share one: builds from several hosts never interleave)."""
+    from newsqa.database import shared_database
+    from newsqa.leases import guarded
+
+    shared = shared_database(settings)
+    try:
+        return guarded(shared, lambda: run_index(args, settings))
+    finally:
+        if shared is not None:
+            shared.close()
+
+
+def _locked_build(settings: Settings) -> Callable[[], object] | None:
+    """The build `newsqa add` and `refresh` run: under the shared database's build lease
+    when there is one (None: the plain build)."""
+    if not settings.database_url:
+        return None
+
+    def build() -> object:
+        from newsqa.database import connect
+        from newsqa.index import build_index
+        from newsqa.leases import guarded
+
+        with connect(settings.database_url or "") as db:
+            return guarded(db, lambda: build_index(settings))
+
+    return build
 
 
 @_with_index
@@ -375,14 +406,16 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch articles from links, save them as article files, update the index."""
     from newsqa.index.web.cli import cmd_add as follow_add
 
-    return follow_add(args, settings, after=_after_follow(settings))
+    return follow_add(args, settings, after=_after_follow(settings), build=_locked_build(settings))
 
 
 def cmd_refresh(args: argparse.Namespace, settings: Settings) -> int:
     """Fetch every feed, add the new entries' articles, update the index once."""
     from newsqa.index.web.cli import cmd_refresh as follow_refresh
 
-    return follow_refresh(args, settings, after=_after_follow(settings))
+    return follow_refresh(
+        args, settings, after=_after_follow(settings), build=_locked_build(settings)
+    )
 
 
 COMMANDS = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from newsqa.bot.chain import Answerer
-from newsqa.bot.conversation import Conversations, ConversationStore, SqliteConversationStore
+from newsqa.bot.conversation import Conversations, ConversationStore, DatabaseConversationStore
 from newsqa.index import Embedder, IndexHandle
 from newsqa.settings import Settings
 
@@ -43,9 +43,12 @@ def build_answerer(
     """
     handle, embedder = open_index(settings, embedder)
     if conversations is None:
-        if settings.conversations_db is not None:
-            conversations = SqliteConversationStore(
-                settings.conversations_db,
+        target = settings.database_url or settings.conversations_db
+        if target is not None:
+            from newsqa.database import connect
+
+            conversations = DatabaseConversationStore(
+                connect(target, wal=True),
                 settings.conversation_turns,
                 max_conversations=settings.conversations_max,
                 idle_seconds=settings.conversation_idle_s,

@@ -1,18 +1,20 @@
 """Conversations: each one's recent turns (what was asked, what was answered, and which
 passages were retrieved and cited), bounded in turns, idle time and number, in memory or
-in a SQLite file that several bot processes share. The last turn is the one place that
-says what a conversation's last answer was: follow-ups and `/sources` read it from here.
+in the database that several bot processes share (a SQLite file, or PostgreSQL). The last
+turn is the one place that says what a conversation's last answer was: follow-ups and
+`/sources` read it from here.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from newsqa.database import Database, connect
 
 
 @dataclass(frozen=True)
@@ -70,16 +72,18 @@ class ConversationStore:
             self._items.pop(key, None)
 
 
-class SqliteConversationStore:
-    """The same store in a SQLite file, shared by every bot process on one host.
+class DatabaseConversationStore:
+    """The same store in a database: a SQLite file shared by the bot processes of one
+    host (`NEWSQA_CONVERSATIONS_DB`), or the PostgreSQL database of several hosts
+    (`NEWSQA_DATABASE_URL`).
 
     When several processes serve one bot, a chat's next update may reach another
-    process; with `NEWSQA_CONVERSATIONS_DB` set they all read and write the same turns.
+    process; they all read and write the same turns.
     """
 
     def __init__(
         self,
-        path: Path,
+        target: Path | str | Database,
         max_turns: int = 6,
         max_conversations: int = 10_000,
         idle_seconds: float = 3600.0,
@@ -87,61 +91,50 @@ class SqliteConversationStore:
         self.max_turns = max_turns
         self.max_conversations = max_conversations
         self.idle_seconds = idle_seconds
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            path, timeout=10.0, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS turns (key TEXT NOT NULL, at REAL NOT NULL, "
-            "turn TEXT NOT NULL)"
-        )
-        self._db.execute("CREATE INDEX IF NOT EXISTS turns_key ON turns(key, at)")
-        self._lock = threading.Lock()
+        self._owned = not isinstance(target, Database)
+        self.db = connect(target, wal=True) if not isinstance(target, Database) else target
+
+    def close(self) -> None:
+        if self._owned:
+            self.db.close()
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(DISTINCT key) FROM turns").fetchone()[0])
+        return int(self.db.execute("SELECT COUNT(DISTINCT key) FROM turns").scalar() or 0)
 
     def history(self, key: str) -> list[Turn]:
         since = time.time() - self.idle_seconds
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT turn FROM turns WHERE key = ? AND at >= ? ORDER BY at DESC, rowid DESC "
-                "LIMIT ?",
-                (key, since, self.max_turns),
-            ).fetchall()
-            # A conversation whose last turn is too old is over: drop it.
-            if not rows:
-                self._db.execute("DELETE FROM turns WHERE key = ?", (key,))
+        rows = self.db.execute(
+            "SELECT turn FROM turns WHERE key = ? AND at >= ? ORDER BY at DESC LIMIT ?",
+            (key, since, self.max_turns),
+        ).fetchall()
+        # A conversation whose last turn is too old is over: drop it.
+        if not rows:
+            self.db.execute("DELETE FROM turns WHERE key = ?", (key,))
         return [_turn_from_json(row[0]) for row in reversed(rows)]
 
     def add(self, key: str, turn: Turn) -> None:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT INTO turns VALUES (?, ?, ?)",
-                    (key, time.time(), json.dumps(asdict(turn))),
-                )
-                self._db.execute(
-                    "DELETE FROM turns WHERE key = ? AND rowid NOT IN (SELECT rowid FROM turns "
-                    "WHERE key = ? ORDER BY at DESC, rowid DESC LIMIT ?)",
-                    (key, key, self.max_turns),
-                )
-                self._db.execute(
-                    "DELETE FROM turns WHERE key IN (SELECT key FROM turns GROUP BY key "
-                    "ORDER BY MAX(at) DESC LIMIT -1 OFFSET ?)",
-                    (self.max_conversations,),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self.db.transaction() as db:
+            db.execute(
+                "INSERT INTO turns (key, at, turn) VALUES (?, ?, ?)",
+                (key, time.time(), json.dumps(asdict(turn))),
+            )
+            db.execute(
+                "DELETE FROM turns WHERE key = ? AND at < (SELECT MIN(at) FROM (SELECT at "
+                "FROM turns WHERE key = ? ORDER BY at DESC LIMIT ?) kept)",
+                (key, key, self.max_turns),
+            )
+            db.execute(
+                "DELETE FROM turns WHERE key IN (SELECT key FROM turns GROUP BY key "
+                "ORDER BY MAX(at) DESC LIMIT ? OFFSET ?)",
+                (_ALL, self.max_conversations),
+            )
 
     def reset(self, key: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM turns WHERE key = ?", (key,))
+        self.db.execute("DELETE FROM turns WHERE key = ?", (key,))
+
+
+SqliteConversationStore = DatabaseConversationStore  # its name before PostgreSQL
+_ALL = 2**62  # "no limit" in a LIMIT … OFFSET that both SQLite and PostgreSQL accept
 
 
 def _turn_from_json(text: str) -> Turn:
@@ -151,4 +144,4 @@ def _turn_from_json(text: str) -> Turn:
     return Turn(**data)
 
 
-Conversations = ConversationStore | SqliteConversationStore
+Conversations = ConversationStore | DatabaseConversationStore

@@ -17,8 +17,9 @@ as one digest per watch, copies of one story counted once (`watch_topics`).
 A watch paused because its chat blocked the bot is resumed by `/watches` in that chat (or
 `/watch` on the same words again).
 
-The store is a SQLite file shared by every process on one host: the conversations database
-when `NEWSQA_CONVERSATIONS_DB` is set, else `watches.sqlite` in the index folder.
+The store is the shared database (`NEWSQA_DATABASE_URL`: every process on every host), else
+a SQLite file shared by every process on one host: the conversations database when
+`NEWSQA_CONVERSATIONS_DB` is set, else `watches.sqlite` in the index folder.
 """
 
 from __future__ import annotations
@@ -26,11 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING
 
 from newsqa import prompts
 from newsqa.bot.metrics import normalize
+from newsqa.database import Database, Session, connect
 
 if TYPE_CHECKING:
     from newsqa.bot.answer import Answer, Citation
@@ -50,22 +49,6 @@ log = logging.getLogger(__name__)
 WATCHES_FILE = "watches.sqlite"
 CLI_OWNER = "cli"
 NEAR_SIMILARITY = 0.45  # cosine, query to passage: below it a passage is not on the question
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS watches (
-  id INTEGER PRIMARY KEY, owner TEXT NOT NULL, n INTEGER NOT NULL, question TEXT NOT NULL,
-  norm TEXT NOT NULL, chat_id INTEGER, user_id INTEGER, created REAL NOT NULL,
-  paused INTEGER NOT NULL DEFAULT 0, baseline TEXT NOT NULL,
-  kind TEXT NOT NULL DEFAULT 'question',
-  UNIQUE (owner, n), UNIQUE (owner, norm));
-CREATE INDEX IF NOT EXISTS watches_user ON watches(user_id);
-CREATE TABLE IF NOT EXISTS watch_outbox (
-  id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, watch_id INTEGER NOT NULL,
-  owner TEXT NOT NULL, chat_id INTEGER, text TEXT NOT NULL, created REAL NOT NULL,
-  state TEXT NOT NULL DEFAULT 'pending');
-CREATE INDEX IF NOT EXISTS watch_outbox_state ON watch_outbox(state, owner);
-"""
-
 
 class WatchError(ValueError):
     """Bad input to a watch command; the message is one line for the user."""
@@ -154,8 +137,11 @@ class WatchRun:
         )
 
 
-def watches_path(settings: Settings) -> Path:
-    """Where the watches live: beside the conversations, else beside the index."""
+def watches_path(settings: Settings) -> Path | str:
+    """Where the watches live: in the shared database, else beside the conversations, else
+    beside the index."""
+    if settings.database_url:
+        return settings.database_url
     if settings.conversations_db is not None:
         return settings.conversations_db
     return settings.index_dir / WATCHES_FILE
@@ -177,28 +163,25 @@ def normalized_answer(text: str | None) -> str:
 
 
 class WatchStore:
-    """The watches and the outbox of their pushes, in one SQLite file."""
+    """The watches and the outbox of their pushes, in one database."""
 
     def __init__(
-        self, path: Path, *, max_chars: int = 300, per_user: int = 10, per_chat: int = 20
+        self,
+        target: Path | str | Database,
+        *,
+        max_chars: int = 300,
+        per_user: int = 10,
+        per_chat: int = 20,
     ) -> None:
         self.max_chars = max_chars
         self.per_user = per_user
         self.per_chat = per_chat
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(
-            path, timeout=10.0, check_same_thread=False, isolation_level=None
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(watches)")}
-        if "kind" not in columns:  # a store from before topic watches
-            self._db.execute("ALTER TABLE watches ADD COLUMN kind TEXT NOT NULL DEFAULT 'question'")
-        self._lock = threading.Lock()
+        self._owned = not isinstance(target, Database)
+        self.db = target if isinstance(target, Database) else connect(target, wal=True)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        if self._owned:
+            self.db.close()
 
     def __enter__(self) -> WatchStore:
         return self
@@ -206,29 +189,18 @@ class WatchStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
     # -- adding, listing, removing -------------------------------------------------------
     def check(
         self, owner: str, question: str, user_id: int | None = None, *, group: bool = False
     ) -> str:
         """The question, cleaned, if `owner` may watch it; else `WatchError` (one line):
         empty, too long, already watched, or over the user's or the chat's limit."""
-        with self._lock:
-            return self._check(self._db, owner, question, user_id, group)
+        with self.db.transaction() as db:
+            return self._check(db, owner, question, user_id, group)
 
     def _check(
         self,
-        db: sqlite3.Connection,
+        db: Session,
         owner: str,
         question: str,
         user_id: int | None,
@@ -269,14 +241,14 @@ class WatchStore:
         kind: str = "question",
     ) -> Watch:
         """Store a watch (checked again, inside the transaction, as `check` does)."""
-        with self._transaction() as db:
+        with self.db.transaction() as db:
             text = self._check(db, owner, question, user_id, group)
             n = db.execute(
                 "SELECT COALESCE(MAX(n), 0) + 1 FROM watches WHERE owner = ?", (owner,)
             ).fetchone()[0]
-            cursor = db.execute(
+            inserted = db.execute(
                 "INSERT INTO watches (owner, n, question, norm, chat_id, user_id, created, "
-                "baseline, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "baseline, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     owner,
                     n,
@@ -289,7 +261,7 @@ class WatchStore:
                     kind,
                 ),
             )
-            watch_id = int(cursor.lastrowid or 0)
+            watch_id = int(inserted.scalar())
         return Watch(watch_id, owner, n, text, chat_id, user_id, False, baseline, kind)
 
     def list(self, owner: str | None = None) -> list[Watch]:
@@ -297,11 +269,10 @@ class WatchStore:
         query = (
             "SELECT id, owner, n, question, chat_id, user_id, paused, baseline, kind FROM watches"
         )
-        with self._lock:
-            if owner is None:
-                rows = self._db.execute(query + " ORDER BY id").fetchall()
-            else:
-                rows = self._db.execute(query + " WHERE owner = ? ORDER BY n", (owner,)).fetchall()
+        if owner is None:
+            rows = self.db.execute(query + " ORDER BY id").fetchall()
+        else:
+            rows = self.db.execute(query + " WHERE owner = ? ORDER BY n", (owner,)).fetchall()
         return [_watch(row) for row in rows]
 
     def active(self) -> list[Watch]:
@@ -312,7 +283,7 @@ class WatchStore:
         text = number.strip().lstrip("#")
         if not text.isdigit():
             raise WatchError(prompts.render("watch_unknown", n=number.strip() or "?"))
-        with self._transaction() as db:
+        with self.db.transaction() as db:
             row = db.execute(
                 "SELECT id, owner, n, question, chat_id, user_id, paused, baseline, kind "
                 "FROM watches WHERE owner = ? AND n = ?",
@@ -330,7 +301,7 @@ class WatchStore:
 
     def pause(self, watch_id: int) -> None:
         """A chat that blocked the bot or is gone: stop pushing to it, keep the watch."""
-        with self._transaction() as db:
+        with self.db.transaction() as db:
             db.execute("UPDATE watches SET paused = 1 WHERE id = ?", (watch_id,))
             db.execute(
                 "UPDATE watch_outbox SET state = 'dropped' WHERE watch_id = ? "
@@ -341,7 +312,7 @@ class WatchStore:
     def resume(self, owner: str) -> int:
         """The owner's paused watches become active again (the chat used `/watches`, so the
         bot can write to it again); how many were paused."""
-        with self._transaction() as db:
+        with self.db.transaction() as db:
             return db.execute(
                 "UPDATE watches SET paused = 0 WHERE owner = ? AND paused = 1", (owner,)
             ).rowcount
@@ -349,7 +320,7 @@ class WatchStore:
     def resume_same(self, owner: str, text: str) -> Watch | None:
         """The owner's paused watch of these words (normalized), active again; None when
         there is no paused one (`/watch` on the same words resumes it)."""
-        with self._transaction() as db:
+        with self.db.transaction() as db:
             row = db.execute(
                 "SELECT id, owner, n, question, chat_id, user_id, paused, baseline, kind "
                 "FROM watches WHERE owner = ? AND norm = ? AND paused = 1",
@@ -370,7 +341,7 @@ class WatchStore:
         a change too, and a new watch that gets a removed watch's id starts afresh (the key
         holds the watch's creation time)."""
         new = Baseline.of(answer)
-        with self._transaction() as db:
+        with self.db.transaction() as db:
             row = db.execute(
                 "SELECT baseline, created FROM watches WHERE id = ?", (watch.id,)
             ).fetchone()
@@ -389,7 +360,7 @@ class WatchStore:
         has announced, at once. None when this digest was recorded before (the same
         articles) or the watch is gone. The newest `keep` announced ids are remembered."""
         digest = hashlib.sha1("|".join(sorted(articles)).encode()).hexdigest()
-        with self._transaction() as db:
+        with self.db.transaction() as db:
             row = db.execute(
                 "SELECT baseline, created FROM watches WHERE id = ?", (watch.id,)
             ).fetchone()
@@ -415,27 +386,22 @@ class WatchStore:
             params += chosen
         if telegram:
             query += " AND chat_id IS NOT NULL"
-        with self._lock:
-            rows = self._db.execute(query + " ORDER BY id", params).fetchall()
+        rows = self.db.execute(query + " ORDER BY id", params).fetchall()
         return [Push(*row) for row in rows]
 
     def mark_sent(self, push_id: int) -> None:
-        with self._lock:
-            self._db.execute("UPDATE watch_outbox SET state = 'sent' WHERE id = ?", (push_id,))
+        self.db.execute("UPDATE watch_outbox SET state = 'sent' WHERE id = ?", (push_id,))
 
     def drop(self, push_id: int) -> None:
         """A push Telegram refused for good: never tried again."""
-        with self._lock:
-            self._db.execute("UPDATE watch_outbox SET state = 'dropped' WHERE id = ?", (push_id,))
+        self.db.execute("UPDATE watch_outbox SET state = 'dropped' WHERE id = ?", (push_id,))
 
     def sent(self, watch_id: int | None = None) -> list[Push]:
         query = "SELECT id, watch_id, owner, chat_id, text FROM watch_outbox WHERE state = 'sent'"
-        with self._lock:
-            if watch_id is None:
-                rows = self._db.execute(query + " ORDER BY id").fetchall()
-            else:
-                rows = self._db.execute(query + " AND watch_id = ? ORDER BY id", (watch_id,))
-                rows = rows.fetchall()
+        if watch_id is None:
+            rows = self.db.execute(query + " ORDER BY id").fetchall()
+        else:
+            rows = self.db.execute(query + " AND watch_id = ? ORDER BY id", (watch_id,)).fetchall()
         return [Push(*row) for row in rows]
 
 
@@ -598,16 +564,16 @@ def article_ids(report: object, articles_dir: Path) -> set[str]:
 
 
 def _enqueue(
-    db: sqlite3.Connection, key: str, watch: Watch, text: str, baseline: Baseline
+    db: Session, key: str, watch: Watch, text: str, baseline: Baseline
 ) -> int | None:
     """In one transaction with the caller: the push into the outbox and the watch's new
     baseline, neither when a push with `key` is there already. The push's id, or None."""
-    cursor = db.execute(
-        "INSERT OR IGNORE INTO watch_outbox (key, watch_id, owner, chat_id, text, created) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+    inserted = db.execute(
+        "INSERT INTO watch_outbox (key, watch_id, owner, chat_id, text, created) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id",
         (key, watch.id, watch.owner, watch.chat_id, text, time.time()),
     )
-    if not cursor.rowcount:  # recorded before: the baseline moved with it then
+    if not inserted.rows:  # recorded before: the baseline moved with it then
         return None
     db.execute("UPDATE watches SET baseline = ? WHERE id = ?", (baseline.to_json(), watch.id))
-    return int(cursor.lastrowid or 0)
+    return int(inserted.scalar())

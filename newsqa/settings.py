@@ -125,6 +125,12 @@ class Settings(BaseSettings):
     conversation_turns: int = Field(default=6, ge=1, le=50)
     conversation_idle_s: float = Field(default=3600.0, gt=0)
     conversations_db: Path | None = None
+    # Where the state several processes share lives (conversations, source buttons, rate
+    # limits, feeds, the link registry, watches, the refresher's lease): unset, SQLite files
+    # on this host (in memory for conversations, buttons and rate limits); a
+    # `postgresql://user:password@host:port/name` URL: one PostgreSQL database for bot
+    # processes on several hosts (`sqlite:///path` puts it all in one SQLite file).
+    database_url: str | None = None
     # Conversations kept (their turns, and so their last answer for :sources and
     # /sources); the least recently active beyond this are forgotten.
     conversations_max: int = Field(default=10_000, ge=1)

@@ -29,6 +29,7 @@ from newsqa.index.web.feeds import (
     refresh_feeds,
 )
 from newsqa.index.web.fetch import Fetched, Fetcher, FetchError, FetchPolicy
+from newsqa.schema import SCHEMA_VERSION
 
 DATA = Path(__file__).resolve().parent / "data" / "feeds"
 ROOT = Path(__file__).resolve().parent.parent
@@ -340,7 +341,7 @@ def test_state_survives_reopening(tmp_path: Path) -> None:
     assert (state.etag, state.last_modified, state.last_new) == ('"abc"', "Mon, 30 Nov 2026", 2)
     assert again.seen(feed.id, ["k1"]) == {"k1"}
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert db.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
 
 
@@ -348,13 +349,44 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "feeds.sqlite"
     FeedStore(path).close()
     with sqlite3.connect(path) as db:
-        db.execute("PRAGMA user_version = 99")
-    with pytest.raises(FeedError, match="newer newsqa"):
+        db.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(FeedError) as refused:
         FeedStore(path)
+    assert str(refused.value) == (
+        f"the database at {path} has schema version 99, newer than this newsqa "
+        f"({SCHEMA_VERSION}); upgrade newsqa"
+    )
     garbage = tmp_path / "garbage.sqlite"
     garbage.write_bytes(b"not a database" * 100)
-    with pytest.raises(FeedError, match=r"cannot use the feeds database .*garbage\.sqlite"):
+    with pytest.raises(FeedError, match=r"cannot use the database .*garbage\.sqlite"):
         FeedStore(garbage)
+
+
+def test_a_feeds_file_from_before_versioning_is_adopted(tmp_path: Path) -> None:
+    """A feeds.sqlite written before `schema_version` (PRAGMA user_version 1) keeps its
+    feeds and seen entries, and gets the version."""
+    path = tmp_path / "feeds.sqlite"
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE feeds (id INTEGER PRIMARY KEY AUTOINCREMENT, url TEXT NOT NULL UNIQUE, "
+            "title TEXT, added_at TEXT NOT NULL, etag TEXT, last_modified TEXT, "
+            "last_checked TEXT, last_ok TEXT, failures INTEGER NOT NULL DEFAULT 0, "
+            "failing_since TEXT, next_try TEXT, last_error TEXT, last_new INTEGER);"
+            "CREATE TABLE seen (feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,"
+            " entry_key TEXT NOT NULL, link TEXT, published TEXT, first_seen TEXT NOT NULL,"
+            " PRIMARY KEY (feed_id, entry_key)) WITHOUT ROWID;"
+            "INSERT INTO feeds (url, added_at, etag) VALUES ('https://old.example/rss', "
+            "'2026-01-01T00:00:00+00:00', '\"v1\"');"
+            "INSERT INTO seen VALUES (1, 'k1', NULL, NULL, '2026-01-01T00:00:00+00:00');"
+            "PRAGMA user_version = 1;"
+        )
+    store = FeedStore(path)
+    assert [(f.id, f.url, f.etag) for f in store.list()] == [(1, "https://old.example/rss", '"v1"')]
+    assert store.seen(1, ["k1", "k2"]) == {"k1"}
+    assert store.add("https://new.example/rss").id == 2
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
 
 
 _WRITER = textwrap.dedent(

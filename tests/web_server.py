@@ -58,6 +58,7 @@ class WebServer:
         self._inflight: Counter[str] = Counter()
         self._peak: Counter[str] = Counter()
         self._headers: dict[str, dict[str, str]] = {}
+        self._times: dict[str, list[float]] = {}
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._base = ""
@@ -210,6 +211,11 @@ class WebServer:
         with self._lock:
             return self._counts[path]
 
+    def request_times(self, path: str) -> list[float]:
+        """When (`time.monotonic()`) each request to `path` arrived, in order."""
+        with self._lock:
+            return list(self._times.get(path, []))
+
     def max_concurrent(self, path: str) -> int:
         """The most requests to `path` that were being answered at the same time."""
         with self._lock:
@@ -223,6 +229,7 @@ class WebServer:
     def reset_counts(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._times.clear()
             self._peak.clear()
             self._headers.clear()
 
@@ -231,6 +238,7 @@ class WebServer:
     def _enter(self, path: str, headers: dict[str, str]) -> Route | None:
         with self._lock:
             self._counts[path] += 1
+            self._times.setdefault(path, []).append(time.monotonic())
             self._inflight[path] += 1
             self._peak[path] = max(self._peak[path], self._inflight[path])
             self._headers[path] = headers

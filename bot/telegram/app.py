@@ -34,6 +34,7 @@ from newsqa.index.web.follow import Follower
 
 if TYPE_CHECKING:
     from newsqa.bot.chain import Answerer
+    from newsqa.database import Database
     from newsqa.index import BuildSummary
     from newsqa.settings import Settings
 
@@ -104,6 +105,12 @@ async def _post_shutdown(application: Application) -> None:  # type: ignore[type
     finally:
         if state.watches is not None:
             state.watches.close()
+        if state.refresher is not None:
+            state.refresher.resign()  # another process takes the next refresh at once
+            if state.refresher.db is not state.database:
+                state.refresher.db.close()
+        if state.database is not None:
+            state.database.close()
         for undo in state.undo:
             undo()
 
@@ -138,6 +145,12 @@ def build_application(
         def build() -> BuildSummary:
             return build_index(settings, embedder=embedder)
 
+    from newsqa.database import shared_database
+
+    shared = shared_database(settings)  # None: this process keeps its own state
+    if shared is not None:
+        build = _locked(shared, build)
+
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -153,7 +166,7 @@ def build_application(
 
     limit = settings.telegram_max_question_chars or settings.max_question_chars
     timeout = answer_timeout_s or settings.telegram_answer_timeout_s
-    application.bot_data[STATE_KEY] = BotState(
+    state = BotState(
         settings=settings,
         answerer=answerer,
         policy=AccessPolicy.of(settings.telegram_allowed, settings.telegram_admins),
@@ -169,7 +182,17 @@ def build_application(
         max_question_chars=int(limit),  # type: ignore[call-overload]
         typing_every_s=typing_every_s,
         undo=[undo_redaction],
+        database=shared,
     )
+    if shared is not None:  # any process can take any update
+        from newsqa.bot.telegram.shared import DatabaseRateLimiter, DatabaseSources
+
+        state.limiter = DatabaseRateLimiter(shared, "questions", settings.telegram_rate_per_minute)
+        state.add_limiter = DatabaseRateLimiter(
+            shared, "add", settings.telegram_add_per_hour, window_s=3600.0
+        )
+        state.sources = DatabaseSources(shared)
+    application.bot_data[STATE_KEY] = state
 
     private, groups = filters.ChatType.PRIVATE, filters.ChatType.GROUPS
     new_message = filters.UpdateType.MESSAGE
@@ -208,11 +231,23 @@ def build_application(
     if settings.refresh_minutes > 0:
         if application.job_queue is None:  # the job-queue extra is a dependency; say so if not
             raise RuntimeError("NEWSQA_REFRESH_MINUTES needs python-telegram-bot[job-queue]")
-        period = settings.refresh_minutes * 60
+        # Every process asks often; the one holding the refresh lease runs each refresh.
+        tick = state.feed_refresher().tick_s
         application.job_queue.run_repeating(
-            follow.refresh_job, interval=period, first=min(period, 10.0), name="refresh"
+            follow.refresh_tick, interval=tick, first=tick, name="refresh"
         )
     return application
+
+
+def _locked(db: Database, build: Callable[[], BuildSummary]) -> Callable[[], BuildSummary]:
+    """`build` under the database's index build lease: builds started by processes on
+    several hosts (the timed refresh, /add, /reindex, `newsqa index`) never interleave."""
+    from newsqa.leases import guarded
+
+    def locked() -> BuildSummary:
+        return guarded(db, build)
+
+    return locked
 
 
 def webhook_secret(token: str, configured: str | None = None) -> str:
@@ -322,6 +357,7 @@ def run_telegram(
     be reached. Every failure is one line on stderr."""
     from telegram.error import TelegramError
 
+    from newsqa.database import DatabaseError
     from newsqa.index import IndexMissingError, IndexProblem, ModelNotFoundError
 
     problem = webhook_problem(webhook_url, port)
@@ -334,7 +370,7 @@ def run_telegram(
         return _error(str(exc), EXIT_USAGE)
     except (IndexMissingError, ModelNotFoundError) as exc:
         return _error(str(exc), EXIT_USAGE)
-    except IndexProblem as exc:
+    except (IndexProblem, DatabaseError) as exc:
         return _error(str(exc), EXIT_FAILED)
     updates = [Update.MESSAGE, Update.CALLBACK_QUERY]
     quiet = _QuietBootstrap()

@@ -138,6 +138,20 @@ async def _feed_command(update: Update, context: Context, action: str, usage: st
         return None
 
 
+async def refresh_tick(context: Context) -> None:
+    """Every process asks often whether a timed refresh is due and its to run (the lease
+    in the database, `newsqa.leases.Refresher`); the one told yes runs it."""
+    state = get_state(context.application)
+    try:
+        due = await asyncio.to_thread(state.feed_refresher().due)
+    except Exception as exc:  # the database away for a moment: ask again at the next tick
+        log.warning("could not ask whether a feed refresh is due: %s", exc)
+        return
+    if due:
+        log.info("feed refresh due: this process runs it")
+        context.application.create_task(refresh_job(context), name="newsqa-refresh")
+
+
 async def refresh_job(context: Context) -> None:
     """The timed refresh: skipped (not queued) while another build runs."""
     state = get_state(context.application)

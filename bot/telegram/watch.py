@@ -27,6 +27,8 @@ from newsqa.bot.watches import WatchError, WatchRun, article_ids, day, recheck
 from newsqa.index import IndexProblem
 
 log = logging.getLogger(__name__)
+PUSH_LEASE = "watch-push"  # the one process (of those sharing a database) that sends pushes
+PUSH_LEASE_S = 120.0
 
 
 def owner_of(chat_id: int) -> str:
@@ -208,10 +210,22 @@ async def push_pending(bot: Bot, state: BotState) -> int:
     push for the next time. Returns how many were sent.
 
     One sender at a time (a refresh's and an /add's may overlap): two would read the same
-    pending pushes and send each twice. A crash between Telegram taking a push and its
-    mark leaves it pending: it is sent again at the next start (at least once, never lost)."""
+    pending pushes and send each twice. With processes that share a database, one sender
+    over all of them: the `watch-push` lease; a process that does not get it leaves the
+    pushes to the one that has it. A crash between Telegram taking a push and its mark
+    leaves it pending: it is sent again at the next start (at least once, never lost)."""
     async with state.pushing:
-        return await _push_pending(bot, state)
+        shared = state.database
+        if shared is None:
+            return await _push_pending(bot, state)
+        from newsqa.leases import release, take
+
+        if not await asyncio.to_thread(take, shared, PUSH_LEASE, state.holder, PUSH_LEASE_S):
+            return 0
+        try:
+            return await _push_pending(bot, state)
+        finally:
+            await asyncio.to_thread(release, shared, PUSH_LEASE, state.holder)
 
 
 async def _push_pending(bot: Bot, state: BotState) -> int:
@@ -221,6 +235,10 @@ async def _push_pending(bot: Bot, state: BotState) -> int:
     sent = 0
     for push in await asyncio.to_thread(store.pending, telegram=True):
         assert push.chat_id is not None
+        if state.database is not None:  # still the sender: renew the lease
+            from newsqa.leases import take
+
+            await asyncio.to_thread(take, state.database, PUSH_LEASE, state.holder, PUSH_LEASE_S)
         try:
             await send_html(bot, push.chat_id, esc(push.text))
         except (Forbidden, BadRequest) as exc:

@@ -61,10 +61,17 @@ def _print_report(report: Any, settings: Settings) -> int:
 
 
 After = Callable[[Any], None]  # given the report once the index is updated (bot: watches)
+Build = Callable[[], Any]  # the index update (default: `build_index(settings)`)
 
 
-def cmd_add(args: argparse.Namespace, settings: Settings, after: After | None = None) -> int:
-    """Fetch articles from links, save them as article files, update the index."""
+def cmd_add(
+    args: argparse.Namespace,
+    settings: Settings,
+    after: After | None = None,
+    build: Build | None = None,
+) -> int:
+    """Fetch articles from links, save them as article files, update the index (with
+    `build`, the caller's build: e.g. under a lock)."""
     from newsqa.index.web.fetch import link_refusal
     from newsqa.index.web.follow import Follower
 
@@ -78,7 +85,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings, after: After | None = 
     if bad:
         more = f" (and {len(bad) - 1} more bad links)" if len(bad) > 1 else ""
         return fail(f"{bad[0]}{more}; nothing was fetched", EXIT_USAGE)
-    with Follower(settings) as follower:
+    with Follower(settings, build=build) as follower:
         report = follower.add(args.urls)
     refused = [result for result in report.links if result.refused]
     if refused and len(refused) == len(report.links):  # only addresses never fetched
@@ -118,7 +125,12 @@ def cmd_feeds(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_refresh(args: argparse.Namespace, settings: Settings, after: After | None = None) -> int:
+def cmd_refresh(
+    args: argparse.Namespace,
+    settings: Settings,
+    after: After | None = None,
+    build: Build | None = None,
+) -> int:
     """Fetch every feed, add the new entries' articles, update the index once."""
     from newsqa.index.web.feeds import FeedError
     from newsqa.index.web.follow import Follower, feed_store
@@ -128,7 +140,7 @@ def cmd_refresh(args: argparse.Namespace, settings: Settings, after: After | Non
             if not store.list():
                 print("no feeds yet: add one with `newsqa feeds add URL`")
                 return EXIT_OK
-        with Follower(settings) as follower:
+        with Follower(settings, build=build) as follower:
             report = follower.refresh(force=args.force)
     except FeedError as exc:  # e.g. a feed list written by a newer newsqa
         return fail(str(exc), EXIT_FAILED)

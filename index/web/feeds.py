@@ -1,8 +1,10 @@
-"""RSS/Atom feed subscriptions: their state in SQLite, parsing, and the feed half of a refresh.
+"""RSS/Atom feed subscriptions: their state in the database, parsing, and the feed half of a
+refresh.
 
 `FeedStore` keeps the feed list and each feed's state (conditional-request validators,
-consecutive failures and backoff, entries already seen) in one SQLite file, usually
-`<index_dir>/feeds.sqlite`, shared safely by several processes.
+consecutive failures and backoff, entries already seen) in the shared database: usually the
+SQLite file `<index_dir>/feeds.sqlite`, shared safely by several processes, or the
+PostgreSQL database `NEWSQA_DATABASE_URL` names (see `newsqa.database`).
 
 `parse_feed` turns a fetched body into a `ParsedFeed` of `FeedEntry`s with stable keys.
 
@@ -14,18 +16,14 @@ for good), so an article fetch that fails is tried again at the next refresh.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import html
 import io
 import json
-import os
 import re
-import sqlite3
-import threading
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,10 +31,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from newsqa.database import BUSY_TIMEOUT_S, Database, DatabaseError, connect
 from newsqa.index.web.fetch import FEED_TYPES, Fetched, Fetcher, FetchError
 
-SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 15.0  # how long a write waits for another process's transaction
 RETRY_BASE = timedelta(minutes=30)  # the first wait after a failure; doubles each time
 MAX_BACKOFF = timedelta(hours=24)
 SUMMARY_CHARS = 1000
@@ -186,33 +183,6 @@ class FeedsReport:
 # The store
 
 
-_SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS feeds (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    url TEXT NOT NULL UNIQUE,
-    title TEXT,
-    added_at TEXT NOT NULL,
-    etag TEXT,
-    last_modified TEXT,
-    last_checked TEXT,
-    last_ok TEXT,
-    failures INTEGER NOT NULL DEFAULT 0,
-    failing_since TEXT,
-    next_try TEXT,
-    last_error TEXT,
-    last_new INTEGER
-);
-CREATE TABLE IF NOT EXISTS seen (
-    feed_id INTEGER NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
-    entry_key TEXT NOT NULL,
-    link TEXT,
-    published TEXT,
-    first_seen TEXT NOT NULL,
-    PRIMARY KEY (feed_id, entry_key)
-) WITHOUT ROWID;
-"""
-# Migration N brings a file from user_version N-1 to N.
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
 _FEED_COLUMNS = (
     "id, url, title, added_at, etag, last_modified, last_checked, last_ok, failures, "
     "failing_since, next_try, last_error, last_new"
@@ -221,55 +191,34 @@ _CHUNK = 500  # bound parameters per statement
 
 
 class FeedStore:
-    """The feed list and each feed's state, in one SQLite file shared by processes.
+    """The feed list and each feed's state, in a database shared by processes (the
+    tables are in `newsqa.schema`).
 
-    The file uses SQLite's default rollback journal, not WAL: WAL needs shared memory
+    A SQLite file uses SQLite's default rollback journal, not WAL: WAL needs shared memory
     between all processes using the file, which does not work when the index folder is
     on a network filesystem. Feeds change a few times per refresh, so the rollback
-    journal's cost is negligible. Every connection waits up to BUSY_TIMEOUT_S for
-    another writer, writes use short `BEGIN IMMEDIATE` transactions (so a reader never
-    has to upgrade to a writer and fail), and each thread gets its own connection.
+    journal's cost is negligible. A write waits up to BUSY_TIMEOUT_S for another writer
+    and takes its lock at the start (`BEGIN IMMEDIATE`), so a reader never has to upgrade
+    to a writer and fail.
     """
 
-    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT_S) -> None:
-        self.path = Path(path)
-        self.busy_timeout = busy_timeout
-        self._local = threading.local()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self, target: Path | str | Database, *, busy_timeout: float = BUSY_TIMEOUT_S
+    ) -> None:
+        self._owned = not isinstance(target, Database)
+        self.path = Path(target) if isinstance(target, Path) else None
+        if isinstance(target, Database):
+            self.db = target
+            return
         try:
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self.close()
-            raise FeedError(f"cannot use the feeds database {self.path}: {exc}") from None
-
-    # -- connections and transactions
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():
-            db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
-            db.execute("PRAGMA foreign_keys = ON")
-            self._local.db = db
-            self._local.pid = os.getpid()
-        return db
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            self.db = connect(target)
+        except DatabaseError as exc:
+            raise FeedError(str(exc)) from None
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        """Close the database (when this store opened it)."""
+        if self._owned:
+            self.db.close()
 
     def __enter__(self) -> FeedStore:
         return self
@@ -277,35 +226,18 @@ class FeedStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _migrate(self) -> None:
-        db = self._db()
-        if db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-            return
-        with self._write() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise FeedError(
-                    f"{self.path} was written by a newer newsqa (schema {version}, "
-                    f"this one knows {SCHEMA_VERSION}); upgrade newsqa"
-                )
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
     # -- the feed list
 
     def add(self, url: str, *, now: datetime | None = None) -> Feed:
         """Subscribe to `url` (normalized); FeedError for a bad URL or a duplicate."""
         url = normalize_feed_url(url)
         try:
-            with self._write() as db:
-                cursor = db.execute(
-                    "INSERT INTO feeds (url, added_at) VALUES (?, ?)", (url, _iso(_now(now)))
-                )
-                feed_id = cursor.lastrowid
-        except sqlite3.IntegrityError:
+            with self.db.transaction() as db:
+                feed_id = db.execute(
+                    "INSERT INTO feeds (url, added_at) VALUES (?, ?) RETURNING id",
+                    (url, _iso(_now(now))),
+                ).scalar()
+        except self.db.IntegrityError:
             existing = self._find_url(url)
             number = f" (feed {existing.id})" if existing else ""
             raise FeedError(f"already subscribed to {url}{number}") from None
@@ -313,22 +245,20 @@ class FeedStore:
         return self.get(feed_id)
 
     def list(self) -> list[Feed]:
-        rows = self._db().execute(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY id").fetchall()
+        rows = self.db.execute(f"SELECT {_FEED_COLUMNS} FROM feeds ORDER BY id").fetchall()
         return [_feed(row) for row in rows]
 
     def get(self, feed_id: int) -> Feed:
-        row = (
-            self._db()
-            .execute(f"SELECT {_FEED_COLUMNS} FROM feeds WHERE id = ?", (feed_id,))
-            .fetchone()
-        )
+        row = self.db.execute(
+            f"SELECT {_FEED_COLUMNS} FROM feeds WHERE id = ?", (feed_id,)
+        ).fetchone()
         if row is None:
             raise FeedError(f"no feed {feed_id}; see `newsqa feeds list`")
         return _feed(row)
 
     def _find_url(self, url: str) -> Feed | None:
         query = f"SELECT {_FEED_COLUMNS} FROM feeds WHERE url = ?"
-        row = self._db().execute(query, (url,)).fetchone()
+        row = self.db.execute(query, (url,)).fetchone()
         return _feed(row) if row else None
 
     def find(self, id_or_url: int | str) -> Feed:
@@ -347,21 +277,17 @@ class FeedStore:
     def remove(self, id_or_url: int | str) -> Feed:
         """Unsubscribe (the feed's seen entries go with it); returns the removed feed."""
         feed = self.find(id_or_url)
-        with self._write() as db:
+        with self.db.transaction() as db:
             db.execute("DELETE FROM feeds WHERE id = ?", (feed.id,))
         return feed
 
     def due(self, now: datetime | None = None) -> list[Feed]:
         """Feeds to fetch now: all but those backing off after failures."""
-        rows = (
-            self._db()
-            .execute(
-                f"SELECT {_FEED_COLUMNS} FROM feeds WHERE next_try IS NULL OR next_try <= ? "
-                "ORDER BY id",
-                (_iso(_now(now)),),
-            )
-            .fetchall()
-        )
+        rows = self.db.execute(
+            f"SELECT {_FEED_COLUMNS} FROM feeds WHERE next_try IS NULL OR next_try <= ? "
+            "ORDER BY id",
+            (_iso(_now(now)),),
+        ).fetchall()
         return [_feed(row) for row in rows]
 
     # -- refresh outcomes
@@ -378,7 +304,7 @@ class FeedStore:
     ) -> None:
         """A fetch worked: store the validators, clear failures, set the title if unset."""
         stamp = _iso(_now(now))
-        with self._write() as db:
+        with self.db.transaction() as db:
             db.execute(
                 "UPDATE feeds SET etag = ?, last_modified = ?, last_checked = ?, last_ok = ?, "
                 "failures = 0, failing_since = NULL, next_try = NULL, last_error = NULL, "
@@ -389,7 +315,7 @@ class FeedStore:
     def forget_validators(self, feed_id: int) -> None:
         """Make the next request for this feed a full one (no If-None-Match or
         If-Modified-Since): some of its entries were not taken and must be seen again."""
-        with self._write() as db:
+        with self.db.transaction() as db:
             db.execute(
                 "UPDATE feeds SET etag = NULL, last_modified = NULL WHERE id = ?", (feed_id,)
             )
@@ -409,7 +335,7 @@ class FeedStore:
         `failures` counts consecutive failures including this one.
         """
         when = _now(now)
-        with self._write() as db:
+        with self.db.transaction() as db:
             row = db.execute("SELECT failures FROM feeds WHERE id = ?", (feed_id,)).fetchone()
             if row is None:
                 raise FeedError(f"no feed {feed_id}; see `newsqa feeds list`")
@@ -434,7 +360,7 @@ class FeedStore:
         """Which of `keys` were already marked seen for this feed."""
         keys = list(dict.fromkeys(keys))
         found: set[str] = set()
-        db = self._db()
+        db = self.db
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -456,18 +382,20 @@ class FeedStore:
         rows = [(feed_id, e.key, e.link, e.published, stamp, feed_id) for e in entries]
         if not rows:
             return 0
-        with self._write() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO seen (feed_id, entry_key, link, published, first_seen) "
-                "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM feeds WHERE id = ?)",
-                rows,
-            )
-            return db.total_changes - before
+        added = 0
+        with self.db.transaction() as db:
+            for row in rows:
+                added += db.execute(
+                    "INSERT INTO seen (feed_id, entry_key, link, published, first_seen) "
+                    "SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM feeds WHERE id = ?) "
+                    "ON CONFLICT DO NOTHING",
+                    row,
+                ).rowcount
+        return added
 
     def seen_count(self, feed_id: int) -> int:
-        row = self._db().execute("SELECT COUNT(*) FROM seen WHERE feed_id = ?", (feed_id,))
-        return int(row.fetchone()[0])
+        row = self.db.execute("SELECT COUNT(*) FROM seen WHERE feed_id = ?", (feed_id,))
+        return int(row.scalar())
 
 
 def backoff(

@@ -118,7 +118,10 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
 
 
 def feed_store(settings: Settings) -> FeedStore:
-    """The feed list and each feed's state, beside the index (shared by bot processes)."""
+    """The feed list and each feed's state: in the shared database when
+    `NEWSQA_DATABASE_URL` names one, else beside the index (shared by a host's processes)."""
+    if settings.database_url:
+        return FeedStore(settings.database_url)
     settings.index_dir.mkdir(parents=True, exist_ok=True)
     return FeedStore(settings.index_dir / FEEDS_FILE)
 
@@ -163,7 +166,7 @@ class Follower:
     @cached_property
     def links(self) -> LinkRegistry:
         """The link registry, opened on first use (a bot starts without writing anything)."""
-        return LinkRegistry(self.settings.index_dir / LINKS_FILE)
+        return LinkRegistry(self.settings.database_url or self.settings.index_dir / LINKS_FILE)
 
     def close(self) -> None:
         """Release the fetch threads, the HTTP pool and the registry, at the end of a command
