@@ -89,6 +89,12 @@ class FileRecord:
     def to_json(self) -> str:
         return json.dumps([self.stamp, self.default_id, self.articles, self.problems])
 
+    @property
+    def key(self) -> str:
+        """The file's state and default id, as one string (what a no-op compares)."""
+        return state_key(self.stamp, self.default_id)
+
+
     @classmethod
     def from_json(cls, text: str) -> FileRecord:
         stamp, default_id, articles, problems = json.loads(text)
@@ -101,6 +107,38 @@ class FileRecord:
 
 
 RACY_NS = 3_000_000_000  # a file changed this recently is not trusted unread next time
+
+
+def state_key(stamp: tuple[int, int, int, int], default_id: str) -> str:
+    return json.dumps([*stamp, default_id])
+
+
+def file_state(path: Path, began_ns: int) -> tuple[int, int, int, int] | None:
+    """(size, mtime_ns, ctime_ns, inode) of a file that has not changed in the last few
+    seconds before `began_ns`; None when it cannot be read or may still be changing."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    if began_ns - max(stat.st_mtime_ns, stat.st_ctime_ns) <= RACY_NS:
+        return None
+    return stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino
+
+
+def unchanged_files(sources: Iterable[Path], keys: dict[str, str]) -> bool:
+    """Whether the files under `sources` are exactly those of `keys` (path → `state_key`),
+    each in the same state: then they would give what they gave, and none needs reading."""
+    began = time.time_ns()
+    seen = 0
+    for source in sources:
+        if not source.exists():
+            return False
+        for path, default_id in iter_files(source):
+            stamp = file_state(path, began)
+            if stamp is None or keys.get(os.path.abspath(path)) != state_key(stamp, default_id):
+                return False
+            seen += 1
+    return seen == len(keys)
 
 
 class _Skip(Exception):
@@ -296,11 +334,7 @@ def load_articles(
         for path, default_id in iter_files(source):
             result.files += 1
             key = os.path.abspath(path)
-            try:
-                stat = path.stat()
-                stamp = (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
-            except OSError:
-                stamp = None
+            stamp = file_state(path, began)  # None: unreadable, or changed a moment ago
             record = (known or {}).get(key)
             if (
                 stamp is not None
@@ -322,7 +356,7 @@ def load_articles(
                     else item
                     for item in _parse_one(path, default_id, max_chars)
                 ]
-            if stamp is not None and began - max(stamp[1], stamp[2]) > RACY_NS:
+            if stamp is not None:
                 # What the file itself gave (duplicates depend on the others).
                 result.records[key] = FileRecord(
                     stamp,

@@ -26,6 +26,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime as dt
+import json
 import logging
 import shutil
 import time
@@ -34,7 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from newsqa.index.articles import Article, FileRecord, LoadResult, Problem, load_articles
+from newsqa.index.articles import (
+    Article,
+    FileRecord,
+    LoadResult,
+    Problem,
+    load_articles,
+    unchanged_files,
+)
 from newsqa.index.audit import audit
 from newsqa.index.chroma import ChromaTarget, close_client
 from newsqa.index.chunking import Passage, chunk_article
@@ -155,24 +163,58 @@ def build_meta(settings: Settings, embedder: Embedder) -> dict[str, str]:
     }
 
 
-def _reusable(
-    current: Path | None, wanted: dict[str, str], target: ChromaTarget
-) -> tuple[dict[str, str], str | None]:
-    """Hashes of the current generation if it can be updated in place, else a reason.
+def _hashes(current: Path | None) -> dict[str, str]:
+    """Each indexed article's content hash ({} for a new generation)."""
+    if current is None:
+        return {}
+    with DocStore(current / DOCSTORE, readonly=True) as store:
+        return store.hashes()
+
+
+def _nothing_changed(
+    current: Path, settings: Settings, where: list[Path]
+) -> BuildSummary | None:
+    """The summary of a run with nothing to do, when every source file is exactly as the
+    current generation recorded it (and no retention can take an article out); else None.
+    It stats the files and reads no article: what each file gave is on record."""
+    if settings.keep_days is not None:
+        return None
+    try:
+        with DocStore(current / DOCSTORE, readonly=True) as store:
+            meta = store.get_meta()
+            if meta.get("files_max_chars") != str(settings.max_article_chars):
+                return None
+            states = store.file_states()
+    except Exception:
+        return None
+    if not states or not unchanged_files(where, states):
+        return None
+    problems = [Problem(w, r) for w, r in json.loads(meta.get("problems", "[]"))]
+    articles = int(meta.get("articles", "0"))
+    return BuildSummary(
+        unchanged=articles,
+        passages=int(meta.get("passages", "0")),
+        generation=current.name,
+        problems=problems,
+    )
+
+
+def _reusable(current: Path | None, wanted: dict[str, str], target: ChromaTarget) -> str | None:
+    """Why the current generation cannot be updated in place (None when it can).
 
     An update interrupted after its switch is finished first (the lexical index brought up
     to date with the document store); then the parts are audited, at a cost that does not
     grow with the index (`index.audit`)."""
     if current is None:
-        return {}, None
+        return None
     try:
         with DocStore(current / DOCSTORE, readonly=True) as store:
-            meta, hashes, pending = store.get_meta(), store.hashes(), store.lexical_pending()
+            meta, pending = store.get_meta(), store.lexical_pending()
     except Exception as exc:  # a damaged generation is rebuilt, never trusted
-        return {}, f"the current index is unreadable ({exc}); rebuilding it in full"
+        return f"the current index is unreadable ({exc}); rebuilding it in full"
     changed = [key for key, value in wanted.items() if meta.get(key) != value]
     if changed:
-        return {}, f"{', '.join(changed)} changed since the last build; rebuilding in full"
+        return f"{', '.join(changed)} changed since the last build; rebuilding in full"
     if pending:
         log.info("finishing an interrupted update (%d articles)", len(pending))
         try:
@@ -182,11 +224,11 @@ def _reusable(
         except Exception as exc:
             if is_disk_full(exc):
                 raise
-            return {}, f"the lexical index cannot be brought up to date ({exc}); rebuilding"
+            return f"the lexical index cannot be brought up to date ({exc}); rebuilding"
     problem = audit(current, target, wanted["model_slug"])
     if problem:
-        return {}, f"the current index is out of step ({problem}); rebuilding it in full"
-    return hashes, None
+        return f"the current index is out of step ({problem}); rebuilding it in full"
+    return None
 
 
 def build_index(
@@ -201,10 +243,6 @@ def build_index(
     where = list(sources or [settings.articles_dir])
     index_dir = IndexDir(settings.index_dir)
     with index_dir.build_lock():
-        known = {} if full else _known_files(index_dir, settings)
-        loaded = load_articles(where, max_chars=settings.max_article_chars, known=known)
-        summary = BuildSummary(problems=loaded.problems, full=full)
-        articles = _retained_or_none(loaded, settings, summary, where)
         embedder = embedder or Embedder(settings.embedding_model, settings.embed_batch_size)
         wanted = build_meta(settings, embedder)
         try:
@@ -213,11 +251,20 @@ def build_index(
             log.warning("%s", exc)
             current = None
         target = ChromaTarget.from_settings(settings)
-        old_hashes, reason = _reusable(current, wanted, target)
+        reason = _reusable(current, wanted, target)
         if reason:
             log.warning("%s", reason)
             current = None
-            summary.full = True
+        if current is not None and (quiet := _nothing_changed(current, settings, where)):
+            # Every source file as it was: nothing read, nothing written.
+            _clear_leftovers(index_dir, current, target, wanted["model_slug"])
+            quiet.seconds = time.perf_counter() - started
+            return quiet
+        known = _known_files(index_dir, settings) if current is not None else {}
+        loaded = load_articles(where, max_chars=settings.max_article_chars, known=known)
+        summary = BuildSummary(problems=loaded.problems, full=full or bool(reason))
+        articles = _retained_or_none(loaded, settings, summary, where)
+        old_hashes = _hashes(current)
         if any(old_hashes.get(a.id) != a.content_hash for a in articles if a.unread):
             # Articles to embed whose unchanged files were not read (a full rebuild, or
             # retention lifted): read everything.
@@ -546,6 +593,8 @@ def _finish_transaction(
             "delta_count": str(delta_count),
             "version": str(version),
             "files_max_chars": str(work.settings.max_article_chars),
+            # What the sources gave that was skipped, said again by a run that reads nothing.
+            "problems": json.dumps([[p.where, p.reason] for p in summary.problems]),
         }
     )
 

@@ -33,7 +33,8 @@ CREATE INDEX IF NOT EXISTS sentences_passage ON sentences(passage_id);
 CREATE INDEX IF NOT EXISTS sentences_article ON sentences(article_id);
 CREATE TABLE IF NOT EXISTS passage_terms (passage_id TEXT PRIMARY KEY, terms TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS lexical_pending (article_id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+  path TEXT PRIMARY KEY, state TEXT NOT NULL, record TEXT NOT NULL);
 """
 
 # Which vector segment holds a passage's current vector: the base (written by a full build
@@ -280,14 +281,19 @@ class DocStore:
 
     # -- what each source file gave ----------------------------------------------------
     def known_files(self) -> dict[str, FileRecord]:
-        return {path: FileRecord.from_json(r) for path, r in self.db.execute("SELECT * FROM files")}
+        rows = self.db.execute("SELECT path, record FROM files")
+        return {path: FileRecord.from_json(record) for path, record in rows}
+
+    def file_states(self) -> dict[str, str]:
+        """Each known file's `state_key`, without what it gave (cheap to read)."""
+        return dict(self.db.execute("SELECT path, state FROM files"))
 
     def save_files(self, records: dict[str, FileRecord], known: dict[str, FileRecord]) -> None:
         """Write the records that differ from `known` (what the table held), drop the files
         no longer there: the cost of what changed."""
         self.db.executemany(
-            "INSERT OR REPLACE INTO files VALUES (?, ?)",
-            [(p, r.to_json()) for p, r in records.items() if known.get(p) != r],
+            "INSERT OR REPLACE INTO files VALUES (?, ?, ?)",
+            [(p, r.key, r.to_json()) for p, r in records.items() if known.get(p) != r],
         )
         self.db.executemany(
             "DELETE FROM files WHERE path = ?", [(p,) for p in known if p not in records]
