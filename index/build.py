@@ -182,7 +182,9 @@ def _nothing_changed(
     try:
         with DocStore(current / DOCSTORE, readonly=True) as store:
             meta = store.get_meta()
-            if meta.get("files_max_chars") != str(settings.max_article_chars):
+            if meta.get("files_max_chars") != str(settings.max_article_chars) or meta.get(
+                "keep_days", ""
+            ):  # another size limit, or retention just lifted: articles may come back
                 return None
             states = store.file_states()
     except Exception:
@@ -593,6 +595,7 @@ def _finish_transaction(
             "delta_count": str(delta_count),
             "version": str(version),
             "files_max_chars": str(work.settings.max_article_chars),
+            "keep_days": "" if work.settings.keep_days is None else str(work.settings.keep_days),
             # What the sources gave that was skipped, said again by a run that reads nothing.
             "problems": json.dumps([[p.where, p.reason] for p in summary.problems]),
         }

@@ -321,13 +321,20 @@ def test_sample_index_is_named_after_the_model(sample_index: Path) -> None:
 
 
 def test_retention_takes_old_articles_out_and_keeps_their_files(
-    tmp_path: Path, counting: CountingEmbedder, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    counting: CountingEmbedder,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """NEWSQA_KEEP_DAYS: an article published longer ago leaves the index (its file stays,
-    and it comes back when the setting is lifted); undated articles are kept."""
+    and it comes back when the setting is lifted, though no file changed); undated articles
+    are kept."""
     import datetime as dt
 
     from newsqa.bot.cli import main
+    from newsqa.index import articles as articles_module
+
+    monkeypatch.setattr(articles_module, "RACY_NS", 0)  # files as old as a day's
 
     today = dt.datetime.now(dt.UTC).date()
     old = (today - dt.timedelta(days=40)).isoformat()
