@@ -223,15 +223,6 @@ class DocStore:
                 out.setdefault(article_id, []).append(passage_id)
         return out
 
-    def orphans(self) -> int:
-        """Passages whose article is gone, plus articles left without passages."""
-        row = self.db.execute(
-            "SELECT (SELECT COUNT(*) FROM passages WHERE article_id NOT IN"
-            " (SELECT id FROM articles)),"
-            " (SELECT COUNT(*) FROM articles WHERE id NOT IN (SELECT article_id FROM passages))"
-        ).fetchone()
-        return int(row[0]) + int(row[1])
-
     def passage_terms(
         self, article_ids: Sequence[str], tokenize: Callable[[str], list[str]]
     ) -> list[tuple[str, str, list[str]]]:
