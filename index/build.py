@@ -311,8 +311,6 @@ class _Work:
     meta: dict[str, str]
     articles: list[Article]
     progress: Progress | None
-    # Filled by `_embed_into`: each article with its passages and their sentence vectors.
-    chunked: list[tuple[Article, list[Passage], list[list]]] = field(default_factory=list)
     # What each source file gave now, and what the index recorded before (see `FileRecord`).
     files: tuple[dict[str, FileRecord], dict[str, FileRecord]] = ({}, {})
 
@@ -332,7 +330,7 @@ def _build_generation(
         try:
             segment = SegmentWriter(target, generation, base, work.slug)
             try:
-                summary.embedded = _embed_into(work, work.articles, segment, store, BASE)
+                summary.embedded = _embed_into(work, segment, store, BASE, commit=True)
                 base_count = segment.count()
             finally:
                 segment.close()
@@ -396,12 +394,11 @@ def _update(
                 source_ids=sorted(store.ids_in_segment(DELTA)) if target.url and delta else (),
             )
             written.delete(sorted(store.live(gone_ids, DELTA)))
-        summary.embedded = _embed_into(work, work.articles, written, None, kind)
+        # The switch: one transaction, committed below (readers see none of it before).
+        store.delete_articles(removed)
+        summary.embedded = _embed_into(work, written, store, kind, commit=False)
         count = written.count()
         written.close()
-        # The switch: one transaction.
-        store.delete_articles(removed)
-        _store_articles(work, store, kind)
         if compact:
             store.set_all_segments(BASE)
             new_base, new_delta, counts = name, "", (count, 0)
@@ -502,17 +499,14 @@ def _nearly_full(path: Path, floor: int = 1 << 20) -> bool:
 
 
 def _embed_into(
-    work: _Work,
-    articles: list[Article],
-    segment: SegmentWriter,
-    store: DocStore | None,
-    kind: str,
+    work: _Work, segment: SegmentWriter, store: DocStore, kind: str, commit: bool
 ) -> int:
-    """Chunk and embed `articles` into `segment`. With `store` (a full build, into a
-    generation nobody reads yet), each article's rows go there as soon as its passages
-    are embedded, committed group by group, so memory and the write-ahead log stay the
-    size of a group; without, they are kept in `work.chunked` for the update's one
-    transaction."""
+    """Chunk and embed `work.articles` into `segment`, and add each article's rows (texts,
+    passages, sentence vectors, lexical terms) to `store` as soon as its passages are
+    embedded, so memory stays the size of a group. With `commit` (a full build, into a
+    generation nobody reads yet) they are committed group by group, which keeps the
+    write-ahead log small too; an update commits them all at once, as its switch."""
+    articles = work.articles
     pieces: list[tuple[Article, Passage]] = []
     by_article: dict[str, list[Passage]] = {}
     embedder, settings = work.embedder, work.settings
@@ -540,15 +534,12 @@ def _embed_into(
         while waiting and all(p.id in vectors for p in by_article[waiting[0].id]):
             article = waiting.popleft()
             passages = by_article.pop(article.id)
-            done = [vectors.pop(p.id) for p in passages]
-            if store is None:
-                work.chunked.append((article, passages, done))
-            else:
-                store.add_article(article, passages, done, kind)
-                stored.append(article.id)
-        if store is not None and stored:
+            store.add_article(article, passages, [vectors.pop(p.id) for p in passages], kind)
+            stored.append(article.id)
+        if stored:
             store.passage_terms(stored, terms)
-            store.commit()
+            if commit:
+                store.commit()
 
     for at in range(0, len(pieces), EMBED_GROUP):
         group = pieces[at : at + EMBED_GROUP]
@@ -558,13 +549,6 @@ def _embed_into(
             work.progress.advance(len(group))
     flush()
     return len(pieces)
-
-
-def _store_articles(work: _Work, store: DocStore, kind: str) -> None:
-    """Add the embedded articles' rows (texts, passages, sentence vectors, lexical terms)."""
-    for article, passages, vectors in work.chunked:
-        store.add_article(article, passages, vectors, kind)
-    store.passage_terms([a.id for a, _, _ in work.chunked], terms)
 
 
 def _finish_transaction(
